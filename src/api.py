@@ -1,0 +1,125 @@
+"""The Python face of dlc: `compile` and `load`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ArtifactError, DlcError, UnsupportedOp
+from .ir import Graph
+from .options import FRONTENDS, TARGETS, CompileOptions
+from .runtime import GraphModule
+from .runtime.module import FORMAT_VERSION
+
+__version__ = "0.1.0"
+SUFFIXES = {".onnx": "onnx", ".cl": "opencl", ".cu": "cuda", ".qasm": "qasm"}
+
+
+def make_options(target: str = "reference", frontend: str | None = None,
+                 passes: Any = None, opt_level: int = 2, tune: bool = False,
+                 threads: int | None = None, precision: str | None = None,
+                 cache_dir: Any = None, defines: Any = None, base_dir: Any = None,
+                 verify_each: bool = False, debug: bool = False) -> CompileOptions:
+    if target not in TARGETS:
+        raise DlcError(f"unknown target '{target}'; targets are {', '.join(TARGETS)}")
+    if frontend is not None and frontend not in FRONTENDS:
+        raise DlcError(f"unknown frontend '{frontend}'; frontends are {', '.join(FRONTENDS)}")
+    if isinstance(passes, str):
+        passes = tuple(p for p in passes.split(",") if p)
+    defs = tuple((str(k), str(v)) for k, v in dict(defines or {}).items())
+    return CompileOptions(target=target, frontend=frontend,
+                          passes=tuple(passes) if passes is not None else None,
+                          opt_level=opt_level, tune=tune, threads=threads, precision=precision,
+                          cache_dir=Path(cache_dir) if cache_dir else None, defines=defs,
+                          base_dir=Path(base_dir) if base_dir else None,
+                          verify_each=verify_each, debug=debug)
+
+
+def detect_frontend(src: Any, frontend: str | None) -> str:
+    if frontend:
+        return frontend
+    try:
+        import onnx
+        if isinstance(src, onnx.ModelProto):
+            return "onnx"
+    except ImportError:  # pragma: no cover
+        pass
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return "onnx"
+    if isinstance(src, (str, Path)):
+        suffix = Path(str(src)).suffix.lower() if len(str(src)) < 4096 else ""
+        if suffix in SUFFIXES:
+            return SUFFIXES[suffix]
+        if isinstance(src, Path) or "\n" not in str(src):
+            raise DlcError(f"cannot tell what kind of input '{src}' is: use a file ending in "
+                           f"{', '.join(SUFFIXES)} or pass frontend=")
+    raise DlcError("source text needs frontend='onnx'|'opencl'|'cuda'|'qasm'")
+
+
+def import_graph(src: Any, options: CompileOptions) -> Graph:
+    kind = detect_frontend(src, options.frontend)
+    if kind == "onnx":
+        from .frontends.onnx import import_onnx
+        return import_onnx(src, options.base_dir)
+    raise UnsupportedOp(f"the {kind} frontend is not available yet")
+
+
+def compile(src: Any, target: str = "reference", **kwargs: Any) -> GraphModule:
+    """Compile a model (path, bytes, onnx.ModelProto) for `target`; see CompileOptions."""
+    options = make_options(target=target, **kwargs)
+    graph = import_graph(src, options)
+    return compile_graph(graph, options)
+
+
+def compile_graph(graph: Graph, options: CompileOptions) -> GraphModule:
+    from .passes import default_pipeline, run_passes
+    names = list(options.passes) if options.passes is not None else default_pipeline(options)
+    graph = run_passes(graph, names, options)
+    return GraphModule(graph, _backend_executor(graph, options), options.target)
+
+
+def _backend_executor(graph: Graph, options: CompileOptions) -> Any:
+    if options.target == "reference":
+        from .backends.reference import compile_graph as ref
+        return ref(graph, options)
+    raise UnsupportedOp(f"target '{options.target}' is not available yet", target=options.target)
+
+
+def save(module: GraphModule, path: str | Path) -> None:
+    module.save(path, dlc_version=__version__)
+
+
+def load(path: str | Path, target: str | None = None) -> GraphModule:
+    """Read back an artifact written by Module.save."""
+    root = Path(path)
+    mf = root / "manifest.json"
+    if not mf.is_file():
+        raise ArtifactError(f"{root}: not a dlc artifact (no manifest.json)")
+    try:
+        manifest = json.loads(mf.read_text())
+    except json.JSONDecodeError as e:
+        raise ArtifactError(f"{mf}: unreadable manifest ({e})") from None
+    fv = manifest.get("format_version")
+    if fv != FORMAT_VERSION:
+        raise ArtifactError(f"{root}: artifact format version {fv}; this dlc ({__version__}) "
+                            f"reads version {FORMAT_VERSION} — recompile the model")
+    art_target = manifest.get("target")
+    if art_target not in TARGETS:
+        raise ArtifactError(f"{root}: artifact is for target '{art_target}', which this dlc "
+                            "does not have")
+    if target is not None and target != art_target:
+        raise ArtifactError(f"{root}: artifact was compiled for target '{art_target}', not "
+                            f"'{target}'; recompile it with --target {target}")
+    from .ir.text import parse_module
+    consts = {}
+    for name, w in manifest.get("weights", {}).items():
+        arr = np.load(root / w["file"], allow_pickle=False)
+        if w.get("dtype", "").startswith("<U") or arr.dtype.kind == "U":
+            arr = arr.astype(object)
+        consts[name] = arr
+    graph = parse_module((root / manifest["graph"]).read_text(), consts)
+    options = make_options(target=art_target, passes=())
+    return GraphModule(graph, _backend_executor(graph, options), art_target,
+                       manifest.get("info"))

@@ -1,0 +1,1 @@
+"""Backends: each turns IR into code for one target and hands the runtime something to run."""

@@ -1,0 +1,9 @@
+"""dlc's IR: the graph level (tensor dataflow) and the kernel level (loops and SPMD programs)."""
+from .dtype import DType
+from .graph import Graph, Node, Value
+from .interpret import Interpreter, interpret
+from .ops import OPS, OpDef, lookup
+from .types import Dim, OptionalType, SequenceType, Sym, TensorType, Type
+
+__all__ = ["DType", "Dim", "Graph", "Interpreter", "Node", "OPS", "OpDef", "OptionalType",
+           "SequenceType", "Sym", "TensorType", "Type", "Value", "interpret", "lookup"]
