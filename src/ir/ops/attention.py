@@ -1,0 +1,2 @@
+"""Op declarations: attention family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: cast family."""
+from __future__ import annotations

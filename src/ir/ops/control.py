@@ -1,0 +1,2 @@
+"""Op declarations: control family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: detection family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: gather_scatter family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: kernel_call family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: loss family."""
+from __future__ import annotations

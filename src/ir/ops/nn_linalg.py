@@ -1,0 +1,2 @@
+"""Op declarations: nn_linalg family."""
+from __future__ import annotations

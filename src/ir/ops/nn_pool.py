@@ -1,0 +1,2 @@
+"""Op declarations: nn_pool family."""
+from __future__ import annotations

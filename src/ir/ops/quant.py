@@ -1,0 +1,2 @@
+"""Op declarations: quant family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: resize family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: rnn family."""
+from __future__ import annotations

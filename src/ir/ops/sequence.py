@@ -1,0 +1,2 @@
+"""Op declarations: sequence family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: shape family."""
+from __future__ import annotations

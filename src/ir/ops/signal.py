@@ -1,0 +1,2 @@
+"""Op declarations: signal family."""
+from __future__ import annotations

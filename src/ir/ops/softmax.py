@@ -1,0 +1,2 @@
+"""Op declarations: softmax family."""
+from __future__ import annotations

@@ -1,0 +1,2 @@
+"""Op declarations: strings family."""
+from __future__ import annotations
