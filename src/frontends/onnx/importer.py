@@ -67,6 +67,8 @@ class GraphBuilder:
         node = self.graph.add_node(op, list(inputs), out_types[:num_outputs], a,
                                    self.node_name, names)
         self._fold(d, a, node.inputs, node.outputs, values)
+        for i, val in ctx.out_values.items():
+            self.known.setdefault(node.outputs[i], val)
         return node.outputs
 
     def _fold(self, d: OpDef, attrs: Any, inputs: list[Value | None], outputs: list[Value],

@@ -31,6 +31,12 @@ class InferCtx:
                  values: Sequence[np.ndarray | None], num_outputs: int, node_name: str = ""):
         self.op, self.attrs, self.types, self.values = op, attrs, list(types), list(values)
         self.num_outputs, self.node_name = num_outputs, node_name
+        self.out_values: dict[int, np.ndarray] = {}
+
+    def set_output_value(self, i: int, value: np.ndarray) -> None:
+        """Publish output i's value when the types alone decide it (Shape, Size of static shapes),
+        so that later shape rules see it as known."""
+        self.out_values[i] = np.asarray(value)
 
     def t(self, i: int) -> TensorType:
         """Input i as a tensor type (an error if it is missing or not a tensor)."""
