@@ -1,0 +1,255 @@
+"""The `dlc` command: compile, run, inspect, opt. Errors are one message and a non-zero exit;
+--debug shows the traceback."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import api
+from .errors import DlcError, InputError
+from .options import TARGETS
+
+EXIT_USER, EXIT_INTERNAL = 1, 2
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _compile_args(p: argparse.ArgumentParser, target_default: str = "reference") -> None:
+    p.add_argument("--target", "-t", default=target_default, choices=TARGETS,
+                   help=f"what to compile for (default {target_default})")
+    p.add_argument("--frontend", choices=("onnx", "opencl", "cuda", "qasm"),
+                   help="kind of input, when the file suffix does not tell")
+    p.add_argument("-O", "--opt-level", type=int, default=2, dest="opt_level")
+    p.add_argument("-p", "--passes", help="comma-separated pass pipeline instead of the default")
+    p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
+                   help="preprocessor definition for kernel sources")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="dlc", description="dlc: one compiler for DNN models, GPU "
+                                 "kernels and quantum circuits.")
+    ap.add_argument("--version", action="version", version=f"dlc {api.__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("compile", help="compile a model and save the artifact",
+                       description="Compile INPUT (.onnx, ...) and write an artifact directory.")
+    p.add_argument("input")
+    p.add_argument("-o", "--output", help="artifact directory (default INPUT stem + .dlc)")
+    _compile_args(p)
+    _common(p)
+
+    p = sub.add_parser("run", help="run a model or artifact on inputs from .npy/.npz files",
+                       description="Run INPUT (a model file or a saved artifact directory).")
+    p.add_argument("input")
+    p.add_argument("inputs_npz", nargs="?", help="an .npz holding every input by name")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=FILE.npy",
+                   dest="named_inputs", help="one input from a .npy file (repeatable)")
+    p.add_argument("--random", action="store_true",
+                   help="fill inputs not given with seeded random data (symbolic dims = 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--output", default="outputs.npz", help="where to write the outputs")
+    p.add_argument("--repeat", type=int, default=1, help="runs to time (the median is shown)")
+    _compile_args(p)
+    _common(p)
+
+    p = sub.add_parser("inspect", help="print the IR of a model, or draw its graph",
+                       description="Print INPUT's IR as text, or draw the graph (dot/svg).")
+    p.add_argument("input")
+    p.add_argument("--format", "-f", choices=("text", "dot", "svg"), default="text")
+    p.add_argument("-o", "--output", help="write to this file instead of standard output")
+    _compile_args(p)
+    _common(p)
+
+    p = sub.add_parser("opt", help="run passes and print the IR after them",
+                       description="Import INPUT, run the passes of -p, print the IR.")
+    p.add_argument("input")
+    p.add_argument("-p", "--passes", required=True, help="comma-separated pass names")
+    p.add_argument("--print-after-all", action="store_true", help="print the IR after each pass")
+    p.add_argument("--frontend", choices=("onnx", "opencl", "cuda", "qasm"))
+    p.add_argument("-o", "--output", help="write the final IR here")
+    _common(p)
+    return ap
+
+
+def _defines(items: list[str]) -> dict[str, str]:
+    out = {}
+    for it in items:
+        k, _, v = it.partition("=")
+        if not k:
+            raise DlcError(f"-D expects NAME or NAME=VALUE, got '{it}'")
+        out[k] = v or "1"
+    return out
+
+
+def _opts(a: argparse.Namespace, **extra: Any) -> Any:
+    return api.make_options(target=a.target, frontend=a.frontend, passes=a.passes,
+                            opt_level=a.opt_level, defines=_defines(a.define), debug=a.debug,
+                            **extra)
+
+
+def cmd_compile(a: argparse.Namespace) -> int:
+    from .runtime import GraphModule
+    t0 = time.perf_counter()
+    options = _opts(a)
+    m = api.compile_graph(api.import_graph(a.input, options), options)
+    dt = time.perf_counter() - t0
+    out = Path(a.output or Path(a.input).with_suffix(".dlc").name)
+    api.save(m, out)
+    assert isinstance(m, GraphModule)
+    print(f"compiled {a.input} for {m.target} in {dt:.2f} s: {len(m.graph.nodes)} nodes, "
+          f"{len(m.graph.ops())} distinct ops; inputs {', '.join(m.input_names)}; "
+          f"outputs {', '.join(m.output_names)}")
+    print(f"wrote {out}")
+    return 0
+
+
+def _load_or_compile(a: argparse.Namespace) -> Any:
+    if Path(a.input).is_dir():
+        return api.load(a.input)
+    options = _opts(a)
+    return api.compile_graph(api.import_graph(a.input, options), options)
+
+
+def _read_inputs(a: argparse.Namespace, m: Any) -> dict[str, Any]:
+    feeds: dict[str, Any] = {}
+    if a.inputs_npz:
+        if not Path(a.inputs_npz).is_file():
+            raise InputError(f"{a.inputs_npz}: no such file")
+        try:
+            with np.load(a.inputs_npz, allow_pickle=False) as z:
+                feeds.update({k: z[k] for k in z.files})
+        except (OSError, ValueError) as e:
+            raise InputError(f"{a.inputs_npz}: not an .npz file ({e})") from None
+    for item in a.named_inputs:
+        name, sep, fname = item.partition("=")
+        if not sep:
+            raise InputError(f"--input expects NAME=FILE.npy, got '{item}'")
+        try:
+            feeds[name] = np.load(fname, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise InputError(f"--input {name}: cannot read '{fname}' ({e})") from None
+    missing = [n for n in m.input_names if n not in feeds]
+    if missing and a.random:
+        rng = np.random.default_rng(a.seed)
+        for v in m.graph.inputs:
+            if v.name in missing:
+                feeds[v.name] = random_input(v.type, rng)
+        missing = []
+    if missing:
+        raise InputError(f"missing input(s): {', '.join(missing)} — give them as "
+                         "--input NAME=FILE.npy, in an .npz, or use --random")
+    return feeds
+
+
+def random_input(t: Any, rng: np.random.Generator) -> np.ndarray:
+    from .ir import TensorType
+    if not isinstance(t, TensorType):
+        raise InputError(f"--random cannot make an input of type {t}")
+    shape = tuple(d if isinstance(d, int) else 1 for d in t.shape)
+    dt = t.dtype.np
+    if dt.kind == "f":
+        return rng.standard_normal(shape).astype(dt)
+    if dt.kind == "b":
+        return rng.random(shape) < 0.5
+    if dt.kind in "iu":
+        return rng.integers(0, 10, shape).astype(dt)
+    raise InputError(f"--random cannot make an input of dtype {t.dtype}")
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    m = _load_or_compile(a)
+    feeds = _read_inputs(a, m)
+    times = []
+    outs: dict[str, Any] = {}
+    for _ in range(max(a.repeat, 1)):
+        t0 = time.perf_counter()
+        outs = m.run(feeds)
+        times.append(time.perf_counter() - t0)
+    np.savez(a.output, **{k: v for k, v in outs.items() if isinstance(v, np.ndarray)})
+    for k, v in outs.items():
+        if isinstance(v, np.ndarray):
+            flat = v.reshape(-1)
+            head = np.array2string(flat[:6], precision=4, separator=", ")
+            print(f"{k}: {v.dtype}{list(v.shape)} {head}{' ...' if flat.size > 6 else ''}")
+        else:
+            print(f"{k}: {type(v).__name__}")
+    print(f"time: {np.median(times) * 1e3:.2f} ms (median of {len(times)}) on {m.target}; "
+          f"outputs written to {a.output}")
+    return 0
+
+
+def cmd_inspect(a: argparse.Namespace) -> int:
+    options = _opts(a)
+    graph = (api.load(a.input).graph if Path(a.input).is_dir()
+             else api.compile_graph(api.import_graph(a.input, options), options).graph)
+    if a.format == "text":
+        from .ir.text import print_graph
+        text = print_graph(graph)
+    else:
+        from .drawing import to_dot, to_svg
+        text = to_dot(graph)
+        if a.format == "svg":
+            text = to_svg(text)
+    _emit(text, a.output)
+    return 0
+
+
+def cmd_opt(a: argparse.Namespace) -> int:
+    from .ir.text import print_graph
+    from .passes import run_passes
+    options = api.make_options(frontend=a.frontend, debug=a.debug)
+    graph = api.import_graph(a.input, options)
+    names = [p for p in a.passes.split(",") if p]
+
+    def after(name: str, g: Any) -> None:
+        print(f"// ----- IR after {name} -----")
+        print(print_graph(g))
+
+    graph = run_passes(graph, names, options, print_after=after if a.print_after_all else None)
+    if not a.print_after_all or a.output:
+        _emit(print_graph(graph), a.output)
+    return 0
+
+
+def _emit(text: str, path: str | None) -> None:
+    if path:
+        Path(path).write_text(text)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+COMMANDS = {"compile": cmd_compile, "run": cmd_run, "inspect": cmd_inspect, "opt": cmd_opt}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = build_parser()
+    a = ap.parse_args(argv)
+    if not a.command:
+        ap.print_help()
+        return EXIT_USER
+    try:
+        return COMMANDS[a.command](a)
+    except DlcError as e:
+        if a.debug:
+            raise
+        print(f"dlc {a.command}: error: {e}", file=sys.stderr)
+        return EXIT_USER
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - an internal error still gets one line without --debug
+        if a.debug:
+            raise
+        print(f"dlc {a.command}: internal error: {type(e).__name__}: {e} "
+              "(run with --debug for the traceback, and please report it)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    sys.exit(main())
