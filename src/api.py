@@ -9,11 +9,11 @@ import numpy as np
 
 from .errors import ArtifactError, DlcError, UnsupportedOp
 from .ir import Graph
-from .options import FRONTENDS, TARGETS, CompileOptions
+from .options import DLC_VERSION, FRONTENDS, TARGETS, CompileOptions
 from .runtime import GraphModule
 from .runtime.module import FORMAT_VERSION
 
-__version__ = "0.1.0"
+__version__ = DLC_VERSION
 SUFFIXES = {".onnx": "onnx", ".cl": "opencl", ".cu": "cuda", ".qasm": "qasm"}
 
 
@@ -85,10 +85,6 @@ def _backend_executor(graph: Graph, options: CompileOptions) -> Any:
         from .backends.reference import compile_graph as ref
         return ref(graph, options)
     raise UnsupportedOp(f"target '{options.target}' is not available yet", target=options.target)
-
-
-def save(module: GraphModule, path: str | Path) -> None:
-    module.save(path, dlc_version=__version__)
 
 
 def load(path: str | Path, target: str | None = None) -> GraphModule:

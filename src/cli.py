@@ -101,7 +101,7 @@ def cmd_compile(a: argparse.Namespace) -> int:
     m = api.compile_graph(api.import_graph(a.input, options), options)
     dt = time.perf_counter() - t0
     out = Path(a.output or Path(a.input).with_suffix(".dlc").name)
-    api.save(m, out)
+    m.save(out)
     assert isinstance(m, GraphModule)
     print(f"compiled {a.input} for {m.target} in {dt:.2f} s: {len(m.graph.nodes)} nodes, "
           f"{len(m.graph.ops())} distinct ops; inputs {', '.join(m.input_names)}; "

@@ -5,6 +5,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DLC_VERSION = "0.1.0"
 TARGETS = ("reference", "cpu", "opencl", "cuda", "fpga")
 FRONTENDS = ("onnx", "opencl", "cuda", "qasm")
 DEFAULT_TARGET = "reference"

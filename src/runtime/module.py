@@ -10,6 +10,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir import Graph, OptionalType, SequenceType, Sym, TensorType, Type
+from ..options import DLC_VERSION
 
 FORMAT_VERSION = 1
 
@@ -65,8 +66,8 @@ class GraphModule:
         return [_check_arg(v.name, v.type, x, bindings)
                 for v, x in zip(self.graph.inputs, args)]
 
-    def save(self, path: str | Path, write_payload: Callable[[Path], dict[str, Any]] | None = None,
-             dlc_version: str = "") -> None:
+    def save(self, path: str | Path,
+             write_payload: Callable[[Path], dict[str, Any]] | None = None) -> None:
         """Write the artifact directory; the backend writes its own files via `write_payload`."""
         from ..ir.text import print_module
         out = Path(path)
@@ -81,7 +82,7 @@ class GraphModule:
                 arr = arr.astype(str)
             np.save(out / fname, arr, allow_pickle=False)
             weights[name] = {"file": fname, "dtype": str(arr.dtype)}
-        manifest = {"format_version": FORMAT_VERSION, "dlc_version": dlc_version,
+        manifest = {"format_version": FORMAT_VERSION, "dlc_version": DLC_VERSION,
                     "target": self.target, "kind": self.kind, "graph": "graph.dlcir",
                     "weights": weights, "inputs": self.input_names,
                     "outputs": self.output_names, "info": self.info}
