@@ -172,7 +172,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         outs = m.run(feeds)
         times.append(time.perf_counter() - t0)
-    np.savez(a.output, **{k: v for k, v in outs.items() if isinstance(v, np.ndarray)})
+    arrays: dict[str, Any] = {k: v for k, v in outs.items() if isinstance(v, np.ndarray)}
+    np.savez(a.output, **arrays)
     for k, v in outs.items():
         if isinstance(v, np.ndarray):
             flat = v.reshape(-1)

@@ -43,9 +43,9 @@ def to_dot(graph: Graph, groups: dict[int, int] | None = None) -> str:
         lines.extend("  " + s for s in stmts)
         lines.append("  }")
     for i, n in enumerate(graph.nodes):
-        for v in n.inputs:
-            if v is not None and v in ids:
-                lines.append(f"  {ids[v]} -> n{i} [label={_q(_type(v))}, fontsize=9];")
+        for src in n.inputs:
+            if src is not None and src in ids:
+                lines.append(f"  {ids[src]} -> n{i} [label={_q(_type(src))}, fontsize=9];")
     for k, v in enumerate(graph.outputs):
         lines.append(f"  out{k} [label={_q(v.name)}, shape=ellipse, fillcolor=\"#fbe9e7\"];")
         if v in ids:

@@ -7,10 +7,11 @@ import sys
 import numpy as np
 import onnx
 import pytest
-from helpers import add_relu_model
 from onnx import TensorProto, helper
 
 from dlc.cli import main
+
+from helpers import add_relu_model
 
 
 @pytest.fixture

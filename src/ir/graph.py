@@ -19,7 +19,8 @@ _fresh = itertools.count()
 
 
 class Value:
-    """One tensor (or sequence/optional) in a graph; identity is the object, the name is for humans."""
+    """One tensor (or sequence/optional) in a graph; identity is the object, the name is for
+    humans."""
 
     __slots__ = ("name", "type")
 

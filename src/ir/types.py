@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from .dtype import DType
 
@@ -17,7 +16,7 @@ class Sym:
         return self.name
 
 
-Dim = Union[int, Sym]
+Dim = int | Sym
 
 
 @dataclass(frozen=True)
@@ -72,13 +71,13 @@ class SequenceType:
 class OptionalType:
     """An ONNX optional: a value of `elem` or none."""
 
-    elem: Union[TensorType, SequenceType]
+    elem: TensorType | SequenceType
 
     def __str__(self) -> str:
         return f"opt<{self.elem}>"
 
 
-Type = Union[TensorType, SequenceType, OptionalType]
+Type = TensorType | SequenceType | OptionalType
 
 
 def scalar(dtype: DType) -> TensorType:

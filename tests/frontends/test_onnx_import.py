@@ -4,13 +4,14 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
-from helpers import add_relu_model, model_with_initializer
 from onnx import TensorProto, helper
 
 import dlc
 from dlc.errors import InvalidModel, SecurityError, UnsupportedOp
 from dlc.frontends.onnx import import_onnx
 from dlc.ir import DType, Sym, TensorType
+
+from helpers import add_relu_model, model_with_initializer
 
 
 def test_path_bytes_and_proto_give_the_same_graph(tmp_path):

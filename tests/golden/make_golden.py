@@ -171,7 +171,8 @@ def main() -> None:
         onnx.save(model, d / "model.onnx")
         np.savez(d / "inputs.npz", **inputs)
         np.savez(d / "expected.npz", **{o.name: v for o, v in zip(sess.get_outputs(), outs)})
-        print(f"{make.__name__}: {', '.join(f'{o.name}{list(v.shape)}' for o, v in zip(sess.get_outputs(), outs))}")
+        shapes = [f"{o.name}{list(v.shape)}" for o, v in zip(sess.get_outputs(), outs)]
+        print(f"{make.__name__}: {', '.join(shapes)}")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,11 @@ import json
 
 import numpy as np
 import pytest
-from helpers import add_relu_model
 
 import dlc
 from dlc.errors import ArtifactError, InputError
+
+from helpers import add_relu_model
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import onnx.defs
 from onnx import numpy_helper
 
 from ...errors import DlcError, InvalidModel, ShapeError, UnsupportedOp
-from ...ir import DType, Graph, OPS, OptionalType, SequenceType, Sym, TensorType, Type, Value
+from ...ir import OPS, DType, Graph, OptionalType, SequenceType, Sym, TensorType, Type, Value
 from ...ir.ops import InferCtx, OpDef, RefCtx
 from ...ir.types import Dim
 from . import legacy  # noqa: F401  (declares the adapters)
