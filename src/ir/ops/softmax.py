@@ -1,2 +1,76 @@
-"""Op declarations: softmax family."""
+"""Softmax, LogSoftmax and Hardmax along one axis.
+
+Before opset 13 these ops viewed the input as a matrix [prod(dims[:axis]), prod(dims[axis:])] and
+normalized each row; the ONNX frontend marks such nodes with `coerce_2d=1` (and their old default
+axis 1), so both semantics live in one declaration.
+"""
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..types import Type
+from .reduce import accumulate_dtype, float_dtype_of
+from .registry import InferCtx, norm_axis, op
+
+
+@dataclass(frozen=True)
+class SoftmaxAttrs:
+    axis: int = -1
+    coerce_2d: int = 0  # not an ONNX attribute: set by the adapter of versions 1 and 11
+
+
+def _softmax_rule(c: InferCtx) -> list[Type]:
+    t = float_dtype_of(c, 0)
+    if t.rank == 0:
+        raise c.error("the input must have rank >= 1")
+    norm_axis(c, c.attrs.axis, t.rank)
+    return [t]
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """exp(x - max) / sum: rows that are all -inf give NaN, as the formula does."""
+    big = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        e = np.exp(x - big)
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    big = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        shifted = x - big
+        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def hardmax(x: np.ndarray, axis: int) -> np.ndarray:
+    """1 at the first maximum along the axis, 0 elsewhere."""
+    out = np.zeros_like(x)
+    if x.size:
+        first = np.expand_dims(np.argmax(x, axis=axis), axis)
+        np.put_along_axis(out, first, 1, axis=axis)
+    return out
+
+
+def _along_axis(fn: Callable[[np.ndarray, int], np.ndarray]) -> Callable[..., np.ndarray]:
+    def reference(a: SoftmaxAttrs, x: np.ndarray) -> np.ndarray:
+        axis = a.axis % x.ndim
+        work = x.astype(accumulate_dtype(x.dtype))
+        if a.coerce_2d:
+            rows = math.prod(x.shape[:axis])
+            out = fn(work.reshape(rows, math.prod(x.shape[axis:])), 1).reshape(x.shape)
+        else:
+            out = fn(work, axis)
+        return out.astype(x.dtype)
+    return reference
+
+
+op("Softmax", SoftmaxAttrs, versions=(1, 11, 13), infer=_softmax_rule,
+   reference=_along_axis(softmax))
+op("LogSoftmax", SoftmaxAttrs, versions=(1, 11, 13), infer=_softmax_rule,
+   reference=_along_axis(log_softmax))
+op("Hardmax", SoftmaxAttrs, versions=(1, 11, 13), infer=_softmax_rule,
+   reference=_along_axis(hardmax))
