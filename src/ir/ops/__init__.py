@@ -1,6 +1,8 @@
 """The op table. Importing this package declares every op (one module per op family)."""
 from . import (
     elementwise,  # noqa: F401
+    elementwise_logic,  # noqa: F401
+    activation,  # noqa: F401
     cast,  # noqa: F401
     nn_conv,  # noqa: F401
     nn_pool,  # noqa: F401
@@ -11,6 +13,9 @@ from . import (
     loss,  # noqa: F401
     softmax,  # noqa: F401
     shape,  # noqa: F401
+    shape_slicing,  # noqa: F401
+    shape_generate,  # noqa: F401
+    shape_select,  # noqa: F401
     gather_scatter,  # noqa: F401
     sequence,  # noqa: F401
     attention,  # noqa: F401
