@@ -13,6 +13,9 @@ from . import (
     loss,  # noqa: F401
     softmax,  # noqa: F401
     shape,  # noqa: F401
+    shape_slicing,  # noqa: F401
+    shape_generate,  # noqa: F401
+    shape_select,  # noqa: F401
     gather_scatter,  # noqa: F401
     sequence,  # noqa: F401
     attention,  # noqa: F401
