@@ -48,14 +48,14 @@ def transpose_of_transpose(b: Rewriter, x: Value, inner: Node, outer: Node) -> V
     q = tuple(p1[i] for i in p2)
     if q == tuple(range(rank)):
         return x
-    return b.emit("Transpose", [x], perm=q)
+    return b.emit("Transpose", [x], perm=q, same_as=outer.outputs[0])
 
 
 def reshape_of_reshape(b: Rewriter, x: Value, s: Value, r: Node) -> Value | None:
     shape = b.array(s)
     if shape is None or (0 in shape.tolist() and not attr(r.attrs, "allowzero", 0)):
         return None  # a 0 copies a dimension of the (inner) input
-    return b.emit("Reshape", [x, s], attrs=r.attrs)
+    return b.emit("Reshape", [x, s], attrs=r.attrs, same_as=r.outputs[0])
 
 
 def reshapes_to_one(b: Rewriter, x: Value, node: Node) -> Value | None:
@@ -99,7 +99,7 @@ def cast_of_cast(b: Rewriter, x: Value, inner: Node, node: Node) -> Value | None
         return None
     if x.type == out:
         return x
-    return b.emit("Cast", [x], attrs=node.attrs)
+    return b.emit("Cast", [x], attrs=node.attrs, same_as=node.outputs[0])
 
 
 def dropout_inference(b: Rewriter, x: Value, node: Node) -> list[Value | None] | None:
@@ -109,6 +109,14 @@ def dropout_inference(b: Rewriter, x: Value, node: Node) -> list[Value | None] |
     if not isinstance(t, TensorType) or not t.is_static:
         return None
     return [x, b.const(np.ones(t.static_shape, dtype=np.bool_), name="mask")]
+
+
+def inline_if(b: Rewriter, cond: Value, node: Node) -> list[Value] | None:
+    c = b.array(cond)
+    if c is None or c.size != 1:
+        return None
+    branch = attr(node.attrs, "then_branch" if bool(c.reshape(-1)[0]) else "else_branch")
+    return b.inline(branch) if isinstance(branch, Graph) else None
 
 
 def _training(p: str = "training") -> Pattern:
@@ -172,6 +180,8 @@ DATA_MOVEMENT_RULES = RuleSet([
     # Transpose(Transpose(x, p1), p2) -> Transpose(x, p1[p2]), or x
     (P.op("Transpose", P.op("Transpose", X, name="inner"), name="outer"),
      transpose_of_transpose),
+    # If with a known condition -> the nodes of that branch
+    (P.op("If", P.const("cond")), inline_if),
     # Split into one piece -> x
     (P.op("Split", X, rest=True),
      lambda x, node: x if len(node.outputs) == 1 else None),

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..ir import OPS, Graph, Node, Value
 from .fold import NOT_FOLDABLE
-from .rewrite import has_side_effects
+from .rewrite import compatible, has_side_effects
 
 # Constants larger than this are not compared for CSE (hashing weights costs more than it saves).
 CSE_CONST_LIMIT = 1 << 20
@@ -55,7 +55,9 @@ def freeze(x: Any) -> Hashable:
 
 
 def node_key(n: Node) -> Hashable | None:
-    """What makes two nodes compute the same thing, or None if `n` must never be merged."""
+    """What makes two nodes compute the same thing, or None if `n` must never be merged.
+
+    Output types are left out: shape rules name unknown dims afresh for every node."""
     if n.op in NOT_FOLDABLE or has_side_effects(n):
         return None
     try:
@@ -66,7 +68,7 @@ def node_key(n: Node) -> Hashable | None:
     d = OPS.get(n.op)
     if d is not None and "commutative" in d.traits and len(ins) == 2 and None not in ins:
         ins.sort(key=id)
-    return (n.op, tuple(ins), attrs, tuple(o.type for o in n.outputs))
+    return (n.op, tuple(ins), attrs, len(n.outputs))
 
 
 def const_key(v: Value, arr: np.ndarray) -> Hashable | None:
@@ -101,7 +103,8 @@ def _cse(g: Graph, subst: dict[Value, Value], nodes: ChainMap[Hashable, Node],
             removed += _cse(sg, subst, nodes.new_child(), consts.new_child())
         key = node_key(n) if not any(True for _ in n.subgraphs()) else None
         prev = nodes.get(key) if key is not None else None
-        if prev is not None:
+        if prev is not None and all(compatible(o.type, p.type)
+                                    for o, p in zip(n.outputs, prev.outputs)):
             for o, p in zip(n.outputs, prev.outputs):
                 subst[o] = p
             removed += 1

@@ -112,6 +112,7 @@ class Rewriter:
         self.driver, self.root = driver, root
         self.new_nodes: list[Node] = []
         self.new_consts: dict[Value, np.ndarray] = {}
+        self.inlined: list[Graph] = []
         self.graph = driver.graph_of[root]
 
     def array(self, v: Value | None) -> np.ndarray | None:
@@ -133,10 +134,26 @@ class Rewriter:
         self.new_consts[v] = arr
         return v
 
+    def inline(self, body: Graph) -> list[Value]:
+        """Move the nodes of `body` (a subgraph of the root that takes no inputs) to before the
+        root; returns body's outputs. The root must then be replaced entirely."""
+        if body.inputs:
+            raise NoRewrite("only subgraphs without inputs can be inlined")
+        self.inlined.append(body)
+        self.new_nodes.extend(body.nodes)
+        return list(body.outputs)
+
     def emit(self, op: str, inputs: Sequence[Value | None], attrs: Any = None,
-             num_outputs: int = 1, **attr_values: Any) -> Value:
-        """A new node; its output types come from the op table's rule. Returns output 0."""
-        return self.emit_all(op, inputs, attrs, num_outputs, **attr_values)[0]
+             num_outputs: int = 1, same_as: Value | None = None, **attr_values: Any) -> Value:
+        """A new node; its output types come from the op table's rule. Returns output 0.
+
+        `same_as` says the rule knows the result equals that value: where the inferred type
+        differs from its type only by naming unknown dims differently, the node takes its type.
+        """
+        outs = self.emit_all(op, inputs, attrs, num_outputs, **attr_values)
+        if same_as is not None and compatible(outs[0].type, same_as.type):
+            outs[0].type = same_as.type
+        return outs[0]
 
     def emit_all(self, op: str, inputs: Sequence[Value | None], attrs: Any = None,
                  num_outputs: int = 1, **attr_values: Any) -> list[Value]:
@@ -159,6 +176,15 @@ class Rewriter:
                                        for t in out_types], attrs, name)
         self.new_nodes.append(node)
         return node.outputs
+
+
+def compatible(a: Type, b: Type) -> bool:
+    """Same dtype and rank, and no two known dims differ (unknown dims may be named apart)."""
+    if not isinstance(a, TensorType) or not isinstance(b, TensorType):
+        return a == b
+    return a.dtype == b.dtype and a.rank == b.rank and all(
+        x == y or not isinstance(x, int) or not isinstance(y, int)
+        for x, y in zip(a.shape, b.shape))
 
 
 def _ident(text: str) -> str:
@@ -185,6 +211,7 @@ class Driver(MatchContext):
         self.users: dict[Value, list[Node]] = {}
         self.output_uses: Counter[Value] = Counter()
         self.graph_of: dict[Node, Graph] = {}
+        self.graphs: list[Graph] = []
         self.before: dict[Node, list[Node]] = {}
         self.dead: set[Node] = set()
         self.stats = RewriteStats()
@@ -204,6 +231,7 @@ class Driver(MatchContext):
 
     # -- bookkeeping ----------------------------------------------------------------------------
     def _index(self, g: Graph) -> None:
+        self.graphs.append(g)
         self.consts.update(g.constants)
         for v in g.outputs:
             self.output_uses[v] += 1
@@ -234,14 +262,9 @@ class Driver(MatchContext):
             self.push(n)
         self.users.setdefault(new, []).extend(readers)
         if self.output_uses[old]:
-            self._replace_output(self.top, old, new)
+            for g in self.graphs:
+                g.outputs = [new if v is old else v for v in g.outputs]
             self.output_uses[new] += self.output_uses.pop(old)
-
-    def _replace_output(self, g: Graph, old: Value, new: Value) -> None:
-        g.outputs = [new if v is old else v for v in g.outputs]
-        for n in g.nodes:
-            for sg in n.subgraphs():
-                self._replace_output(sg, old, new)
 
     def erase_if_dead(self, n: Node) -> bool:
         if n in self.dead or has_side_effects(n) or any(self.num_uses(o) for o in n.outputs):
@@ -342,9 +365,20 @@ class Driver(MatchContext):
         g = self.graph_of[n]
         g.constants.update(b.new_consts)
         self.consts.update(b.new_consts)
+        moved = set()
+        for body in b.inlined:
+            moved.update(body.nodes)
+            g.constants.update(body.constants)
+            for v in body.outputs:
+                self.output_uses[v] -= 1
+            body.nodes, body.outputs, body.constants = [], [], {}
         self.before.setdefault(n, []).extend(b.new_nodes)
         for m in b.new_nodes:
-            self._add_node(m, g)
+            if m in moved:
+                self.graph_of[m] = g
+                self.push(m)
+            else:
+                self._add_node(m, g)
         for old, new in pairs:
             self.replace(old, new)
         self.stats.applied[rule.name] += 1
