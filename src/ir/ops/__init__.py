@@ -24,6 +24,7 @@ from . import (
     rnn,  # noqa: F401
     signal,  # noqa: F401
     strings,  # noqa: F401
+    random_ops,  # noqa: F401
     detection,  # noqa: F401
     kernel_call,  # noqa: F401
 )
