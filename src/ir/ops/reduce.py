@@ -100,7 +100,7 @@ def _unknown_axes_shape(c: InferCtx, t: TensorType, count: Dim, keep: bool) -> t
     return tuple(c.sym("reduced") for _ in range(t.rank - count))
 
 
-def _empty_max(dtype: np.dtype) -> object:
+def _empty_max(dtype: np.dtype) -> float:
     """The identity of max: -inf, or the smallest value of an integer or bool type."""
     if dtype == np.bool_:
         return False
@@ -109,7 +109,7 @@ def _empty_max(dtype: np.dtype) -> object:
     return -np.inf
 
 
-def _empty_min(dtype: np.dtype) -> object:
+def _empty_min(dtype: np.dtype) -> float:
     if dtype == np.bool_:
         return True
     if dtype.kind in "iu":
@@ -118,7 +118,7 @@ def _empty_min(dtype: np.dtype) -> object:
 
 
 def _sum(x: np.ndarray, axes: tuple[int, ...] | None, keep: bool) -> np.ndarray:
-    return np.add.reduce(x, axis=axes, keepdims=keep, dtype=accumulate_dtype(x.dtype))
+    return np.sum(x, axis=axes, keepdims=keep, dtype=accumulate_dtype(x.dtype))
 
 
 def _count(x: np.ndarray, axes: tuple[int, ...] | None) -> int:
@@ -155,12 +155,11 @@ def _mean(x: np.ndarray, axes: tuple[int, ...] | None, keep: bool) -> np.ndarray
 REDUCTIONS: dict[str, Callable[[np.ndarray, tuple[int, ...] | None, bool], np.ndarray]] = {
     "ReduceSum": _sum,
     "ReduceMean": _mean,
-    "ReduceProd": lambda x, ax, k: np.multiply.reduce(x, axis=ax, keepdims=k,
-                                                      dtype=accumulate_dtype(x.dtype)),
-    "ReduceMax": lambda x, ax, k: np.maximum.reduce(x, axis=ax, keepdims=k,
-                                                    initial=_empty_max(x.dtype)),
-    "ReduceMin": lambda x, ax, k: np.minimum.reduce(x, axis=ax, keepdims=k,
-                                                    initial=_empty_min(x.dtype)),
+    "ReduceProd": lambda x, ax, k: np.prod(x, axis=ax, keepdims=k,
+                                           dtype=accumulate_dtype(x.dtype)),
+    # Empty maxima and minima are the identities (-inf, the type's minimum, False; and back).
+    "ReduceMax": lambda x, ax, k: np.max(x, axis=ax, keepdims=k, initial=_empty_max(x.dtype)),
+    "ReduceMin": lambda x, ax, k: np.min(x, axis=ax, keepdims=k, initial=_empty_min(x.dtype)),
     "ReduceL1": lambda x, ax, k: _sum(np.abs(x), ax, k),
     "ReduceL2": lambda x, ax, k: np.sqrt(_sum(np.square(_as_float(x)), ax, k)),
     "ReduceSumSquare": lambda x, ax, k: _sum(np.square(x), ax, k),
