@@ -77,7 +77,7 @@ def _batch_norm(a: BatchNormalizationAttrs, x: np.ndarray, scale: np.ndarray, bi
             batch_mean.astype(x.dtype), batch_var.astype(x.dtype))
 
 
-op("BatchNormalization", BatchNormalizationAttrs, versions=(9, 14, 15),
+op("BatchNormalization", BatchNormalizationAttrs, versions=(1, 6, 7, 9, 14, 15),
    infer=_infer_batch_norm, reference=_batch_norm)
 
 
@@ -106,7 +106,7 @@ def _instance_norm(a: InstanceNormalizationAttrs, x: np.ndarray, scale: np.ndarr
     return (y + _wide(bias).reshape(shape)).astype(x.dtype)
 
 
-op("InstanceNormalization", InstanceNormalizationAttrs, versions=(6, 22),
+op("InstanceNormalization", InstanceNormalizationAttrs, versions=(1, 6, 22),
    infer=_infer_instance_norm, reference=_instance_norm)
 
 
@@ -182,7 +182,7 @@ def _group_norm(a: GroupNormalizationAttrs, x: np.ndarray, scale: np.ndarray,
     return (y * scale.reshape(shape) + bias.reshape(shape)).astype(x.dtype)
 
 
-op("GroupNormalization", GroupNormalizationAttrs, versions=(21,), infer=_infer_group_norm,
+op("GroupNormalization", GroupNormalizationAttrs, versions=(18, 21), infer=_infer_group_norm,
    reference=_group_norm)
 
 
@@ -329,4 +329,5 @@ def _dropout(a: DropoutAttrs, x: np.ndarray, ratio: np.ndarray | None = None,
     return (keep * _wide(x) * scale).astype(x.dtype), keep
 
 
-op("Dropout", DropoutAttrs, versions=(12, 13, 22), infer=_infer_dropout, reference=_dropout)
+op("Dropout", DropoutAttrs, versions=(1, 6, 7, 10, 12, 13, 22), infer=_infer_dropout,
+   reference=_dropout)

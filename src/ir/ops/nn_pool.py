@@ -11,7 +11,7 @@ import numpy as np
 
 from ..dtype import DType
 from ..types import Dim, Type
-from .nn_window import Geometry, geometry, out_dims, resolve, windows
+from .nn_window import Geometry, geometry, is_float, out_dims, resolve, windows
 from .registry import InferCtx, RefCtx, as_ints, op
 
 FLOATS = (DType.F16, DType.F32, DType.F64, DType.BF16)
@@ -123,7 +123,7 @@ def _max_pool(a: MaxPoolAttrs, x: np.ndarray, ctx: RefCtx) -> tuple[np.ndarray, 
     g = pool_geometry(None, a, rank)
     sizes = x.shape[2:]
     outs, begins, ends = resolve(g, sizes)
-    data = _accumulate(x) if x.dtype.kind == "f" else x
+    data = _accumulate(x) if is_float(x.dtype) else x
     view = windows(data, g, outs, begins, ends, lowest(data.dtype))
     wants_indices = ctx.num_outputs > 1
     if not wants_indices:
@@ -150,7 +150,7 @@ op("AveragePool", AveragePoolAttrs, versions=(1, 7, 10, 11, 19, 22),
    infer=pool_rule(FLOATS), reference=_average_pool)
 op("MaxPool", MaxPoolAttrs, versions=(1, 8, 10, 11, 12, 22),
    infer=pool_rule(FLOATS + (DType.I8, DType.U8), with_indices=True), reference=_max_pool)
-op("LpPool", LpPoolAttrs, versions=(2, 11, 18, 22), infer=pool_rule(FLOATS),
+op("LpPool", LpPoolAttrs, versions=(1, 2, 11, 18, 22), infer=pool_rule(FLOATS),
    reference=_lp_pool)
 
 
@@ -185,7 +185,7 @@ def _global(reduce: str):  # noqa: ANN202
 
 op("GlobalAveragePool", versions=(1, 22), infer=_infer_global, reference=_global("mean"))
 op("GlobalMaxPool", versions=(1, 22), infer=_infer_global, reference=_global("max"))
-op("GlobalLpPool", GlobalLpPoolAttrs, versions=(2, 22), infer=_infer_global,
+op("GlobalLpPool", GlobalLpPoolAttrs, versions=(1, 2, 22), infer=_infer_global,
    reference=_global("lp"))
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dtype import DType
 from ..types import Dim, Sym
 from .registry import InferCtx
 
@@ -163,6 +164,16 @@ def col2im(cols: np.ndarray, g: Geometry, full: Sequence[int]) -> np.ndarray:
                       for t, d, s, b in zip(tap, g.dilations, g.strides, blocks))
         out[(Ellipsis,) + where] += cols[(Ellipsis,) + tap + (slice(None),) * g.rank]
     return out
+
+
+def is_float(dt: np.dtype) -> bool:
+    """numpy's float kinds and ml_dtypes' (bfloat16, float8, ...: numpy kind 'V')."""
+    return dt.kind == "f" or (dt.kind == "V" and DType.from_np(dt).is_float)
+
+
+def widened(x: np.ndarray) -> np.ndarray:
+    """Floats narrower than float32 computed in float32 (and rounded once at the end)."""
+    return x.astype(np.float32) if is_float(x.dtype) and x.dtype.itemsize < 4 else x
 
 
 def spatial_sym(c: InferCtx, hint: str, n: int) -> tuple[Sym, ...]:
