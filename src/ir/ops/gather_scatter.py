@@ -61,7 +61,7 @@ def _along_axis(indices: np.ndarray, normalized: np.ndarray,
                 axis: int) -> tuple[np.ndarray, ...]:
     """A fancy index that picks, at each position of `indices`, entry normalized[pos] of `axis`
     and the position itself on every other axis (what GatherElements and ScatterElements do)."""
-    grid = list(np.indices(indices.shape, sparse=True))
+    grid: list[np.ndarray] = list(np.indices(indices.shape, sparse=True))
     grid[axis] = normalized
     return tuple(np.broadcast_arrays(*grid))
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..dtype import DType
-from ..types import OptionalType, SequenceType, TensorType, Type
+from ..types import Dim, OptionalType, SequenceType, TensorType, Type
 from .registry import InferCtx, as_ints, norm_axis, op
 from .shape import fresh_like
 from .shape_slicing import split_sizes
@@ -176,7 +176,7 @@ def _split_to_sequence_rule(c: InferCtx) -> list[Type]:
     if split.dtype not in (DType.I64, DType.I32) or split.rank > 1:
         raise c.error(f"split must be an int scalar or 1-D tensor, got {split}")
     sizes = as_ints(c.value(1))
-    piece = c.sym("s")
+    piece: Dim = c.sym("s")
     if sizes is not None and split.rank == 0 and isinstance(dim, int) and sizes[0] > 0 \
             and dim % sizes[0] == 0:
         piece = sizes[0]

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..dtype import DType
-from ..types import TensorType, Type
+from ..types import Dim, TensorType, Type
 from .registry import InferCtx, norm_axis, op
 from .shape import check_int_operand, shape_operand
 
@@ -111,7 +111,7 @@ def _range_rule(c: InferCtx) -> list[Type]:
         if t.numel not in (1, None) or t.rank > 1:
             raise c.error(f"{what} must be a scalar, got {t}")
     values = [c.value(i) for i in range(3)]
-    n = c.sym("n")
+    n: Dim = c.sym("n")
     if all(v is not None for v in values):
         try:
             n = _range_count(*(_scalar(v, False) for v in values if v is not None))
@@ -129,9 +129,9 @@ def _range(a: RangeAttrs, start: np.ndarray, limit: np.ndarray,
     n = _range_count(s, l, d)
     if dtype.kind in "iu":
         return (s + np.arange(n, dtype=np.int64) * d).astype(dtype)
-    work = np.float32 if stash else (dtype if low_precision else np.float64)
+    work = np.dtype(np.float32) if stash else (dtype if low_precision else np.dtype(np.float64))
     steps = np.arange(n).astype(work)
-    return (work(s) + steps * work(d)).astype(dtype)
+    return (np.asarray(s, work) + steps * np.asarray(d, work)).astype(dtype)
 
 
 op("Range", RangeAttrs, versions=(11, 27), infer=_range_rule, reference=_range)

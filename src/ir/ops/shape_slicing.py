@@ -30,8 +30,8 @@ def concat_types(c: InferCtx, ts: Sequence[TensorType], axis: int) -> TensorType
     for k in range(first.rank):
         col = [t.shape[k] for t in ts]
         if k == axis:
-            dims.append(sum(col) if all(isinstance(d, int) for d in col)  # type: ignore[misc]
-                        else c.sym("c"))
+            sizes = [d for d in col if isinstance(d, int)]
+            dims.append(sum(sizes) if len(sizes) == len(col) else c.sym("c"))
             continue
         ints = {d for d in col if isinstance(d, int)}
         if len(ints) > 1:
@@ -353,7 +353,7 @@ def _reverse_sequence(a: ReverseSequenceAttrs, x: np.ndarray, lens: np.ndarray) 
     for b, n in enumerate(lens.reshape(-1).tolist()):
         if not 0 <= n <= x.shape[a.time_axis]:
             raise ValueError(f"sequence length {n} is out of range [0, {x.shape[a.time_axis]}]")
-        index: list[object] = [slice(None)] * x.ndim
+        index: list[int | slice] = [slice(None)] * x.ndim
         index[a.batch_axis], index[a.time_axis] = b, slice(0, n)
         # With the batch axis indexed away, time is axis 0 whichever came first.
         out[tuple(index)] = np.flip(x[tuple(index)], axis=0)
