@@ -34,7 +34,11 @@ ROUND_MODES = ("up", "down", "nearest")
 def cast_array(x: np.ndarray, to: DType, saturate: bool = True,
                round_mode: str = "up") -> np.ndarray:
     """x converted to dtype `to` with ONNX Cast semantics (see the module docstring)."""
-    x = np.asarray(x)
+    # numpy ufuncs turn 0-d arrays into scalars; the IR wants arrays
+    return np.asarray(_cast(np.asarray(x), to, saturate, round_mode))
+
+
+def _cast(x: np.ndarray, to: DType, saturate: bool, round_mode: str) -> np.ndarray:
     src = DType.from_np(x.dtype)
     if to is DType.STRING:
         return _to_strings(x, src)
@@ -212,10 +216,15 @@ def _bitcast_rule(c: InferCtx) -> list[Type]:
 def bitcast_array(x: np.ndarray, to: DType) -> np.ndarray:
     """x's bits read as dtype `to` (same width). Sub-byte types hold their code in the low bits
     of one byte each (ml_dtypes' layout), so they are masked and rebuilt rather than viewed."""
+    x = np.asarray(x)
     x = x if x.flags.c_contiguous else x.copy(order="C")  # (ascontiguousarray makes 0-d 1-d)
+    return np.asarray(_bitcast(x, to))
+
+
+def _bitcast(x: np.ndarray, to: DType) -> np.ndarray:
     bits = to.bits
     if bits < 8:
-        code = x.view(np.uint8) & np.uint8((1 << bits) - 1)
+        code = np.asarray(x.view(np.uint8) & np.uint8((1 << bits) - 1))
         if to in (DType.I4, DType.I2):
             signed = code.astype(np.int8)
             signed = np.where(code >= 1 << (bits - 1), signed - (1 << bits), signed)

@@ -67,7 +67,7 @@ def _inputs(c: InferCtx) -> list[TensorType]:
 
 def erf(x: np.ndarray) -> np.ndarray:
     # numpy has no erf; math.erf is accurate to a few ulps of double precision
-    return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+    return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=np.float64).astype(x.dtype)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:

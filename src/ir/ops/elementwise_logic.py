@@ -71,7 +71,7 @@ op("Or", versions=(1, 7), traits=("elementwise", "commutative"), infer=_bool_bin
 op("Xor", versions=(1, 7), traits=("elementwise", "commutative"), infer=_bool_binary,
    reference=_compare(np.logical_xor))
 op("Not", versions=(1,), traits=("elementwise",), infer=unary(_is_bool, "a bool tensor"),
-   reference=lambda a, x: np.logical_not(x))
+   reference=lambda a, x: np.asarray(np.logical_not(x)))
 
 _int_binary = _binary_rule(_is_int, "an integer tensor")
 
@@ -87,7 +87,8 @@ op("BitwiseOr", versions=(18,), traits=("elementwise", "commutative"), infer=_in
 op("BitwiseXor", versions=(18,), traits=("elementwise", "commutative"), infer=_int_binary,
    reference=_bitwise(np.bitwise_xor))
 op("BitwiseNot", versions=(18,), traits=("elementwise",),
-   infer=unary(_is_int, "an integer tensor"), reference=lambda a, x: np.invert(x))
+   infer=unary(_is_int, "an integer tensor"),
+   reference=lambda a, x: np.asarray(np.invert(x)))
 
 
 @dataclass(frozen=True)
@@ -130,8 +131,8 @@ class IsInfAttrs:
 
 def _isinf(a: IsInfAttrs, x: np.ndarray) -> np.ndarray:
     w = x.astype(work_dtype(x.dtype), copy=False)
-    return ((np.isposinf(w) & bool(a.detect_positive))
-            | (np.isneginf(w) & bool(a.detect_negative)))
+    return np.asarray((np.isposinf(w) & bool(a.detect_positive))
+                      | (np.isneginf(w) & bool(a.detect_negative)))
 
 
 def _to_bool(c: InferCtx) -> list[Type]:
@@ -141,4 +142,4 @@ def _to_bool(c: InferCtx) -> list[Type]:
 op("IsInf", IsInfAttrs, versions=(10, 20), traits=("elementwise",), infer=_to_bool,
    reference=_isinf)
 op("IsNaN", versions=(9, 13, 20), traits=("elementwise",), infer=_to_bool,
-   reference=lambda a, x: np.isnan(x.astype(work_dtype(x.dtype), copy=False)))
+   reference=lambda a, x: np.asarray(np.isnan(x.astype(work_dtype(x.dtype), copy=False))))

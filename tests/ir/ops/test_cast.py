@@ -201,3 +201,12 @@ def test_cast_array_matches_between_widths() -> None:
     for src in (np.float16, np.float64):
         np.testing.assert_array_equal(as_f32(cast_array(x.astype(src), DType.F8E4M3FN)),
                                       as_f32(cast_array(x, DType.F8E4M3FN)))
+
+
+@pytest.mark.parametrize("to", [TensorProto.INT64, TensorProto.BOOL, TensorProto.INT4,
+                                TensorProto.FLOAT8E8M0, TensorProto.FLOAT8E5M2,
+                                TensorProto.STRING])
+def test_scalar_cast_gives_array(to: int) -> None:
+    got = cast(np.array(2.5, np.float32), to)
+    assert isinstance(got, np.ndarray) and got.shape == ()
+    assert isinstance(bitcast_array(np.array(3, ml_dtypes.uint4), DType.I4), np.ndarray)

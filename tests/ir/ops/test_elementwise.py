@@ -326,3 +326,15 @@ def test_prelu_6_per_channel_slope() -> None:
     got = run(m, x, slope)
     np.testing.assert_array_equal(got[0, 0], -0.5 * np.ones((2, 3)))
     np.testing.assert_array_equal(got[0, 1], -2.0 * np.ones((2, 3)))
+
+
+@pytest.mark.parametrize("op", ["Abs", "Exp", "Round", "Relu", "Gelu", "Not", "BitwiseNot",
+                                "IsNaN", "IsInf", "Sign", "Shrink"])
+def test_scalar_inputs_give_arrays(op: str) -> None:
+    # numpy ufuncs return scalars for 0-d arrays; the interpreter checks every result is a tensor
+    x = {"Not": np.array(True), "BitwiseNot": np.array(5, np.int32)}.get(op, np.array(-1.5,
+                                                                                      np.float32))
+    tx = helper.np_dtype_to_tensor_dtype(x.dtype)
+    out_t = TensorProto.BOOL if op in ("IsNaN", "IsInf") else tx
+    got = run(model(op, [("x", tx, [])], out_t, 20), x)
+    assert isinstance(got, np.ndarray) and got.shape == ()
