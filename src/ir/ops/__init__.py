@@ -27,6 +27,7 @@ from . import (
     random_ops,  # noqa: F401
     detection,  # noqa: F401
     kernel_call,  # noqa: F401
+    quantum,  # noqa: F401
 )
 from .registry import OPS, InferCtx, OpDef, RefCtx, lookup, op
 
