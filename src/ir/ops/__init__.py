@@ -28,6 +28,7 @@ from . import (
     detection,  # noqa: F401
     kernel_call,  # noqa: F401
     quantum,  # noqa: F401
+    nn_sample,  # noqa: F401
 )
 from .registry import OPS, InferCtx, OpDef, RefCtx, lookup, op
 
