@@ -38,8 +38,9 @@ def _check_known_indices(c: InferCtx, i: int, sizes: Sequence[Dim]) -> None:
     v = c.value(i)
     if v is None or not sizes or not all(isinstance(s, int) for s in sizes):
         return
+    size = int(sizes[0]) if len(sizes) == 1 else np.array(sizes, dtype=np.int64)
     try:
-        normalize_indices(np.asarray(v), np.array(sizes, dtype=np.int64))
+        normalize_indices(np.asarray(v), size)
     except IndexError as e:
         raise c.error(str(e)) from None
 

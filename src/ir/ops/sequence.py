@@ -8,6 +8,7 @@ for each element, so reading an element out of a sequence gives fresh symbols.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,20 +23,23 @@ from .shape_slicing import split_sizes
 # -- element types ------------------------------------------------------------------------
 
 
+# Whether the IR can type a sequence whose elements' rank is unknown (SequenceType.ranked,
+# proposed to the IR's owner). Until it can, such sequences are typed as sequences of scalars,
+# and inserting a tensor of another rank takes that tensor's rank.
+RANK_MAY_BE_UNKNOWN = "ranked" in {f.name for f in dataclasses.fields(SequenceType)}
+
+
 def elem_rank_known(t: SequenceType) -> bool:
-    """False for sequences whose elements' rank is unknown (SequenceEmpty's, or a model input
-    declared without a shape). Reads SequenceType.ranked where the IR has it."""
+    """False for sequences whose elements' rank is unknown: SequenceEmpty's, a model input
+    declared without a shape, or one holding tensors of different ranks."""
     return bool(getattr(t, "ranked", True))
 
 
 def unranked_sequence(dtype: DType) -> SequenceType:
-    """A sequence of `dtype` tensors of unknown rank. Where the IR cannot say so yet (no
-    SequenceType.ranked), its elements are typed as scalars, and inserting a tensor of another
-    rank takes that tensor's rank."""
-    try:
+    """A sequence of `dtype` tensors of unknown rank."""
+    if RANK_MAY_BE_UNKNOWN:
         return SequenceType(TensorType(dtype, ()), ranked=False)  # type: ignore[call-arg]
-    except TypeError:
-        return SequenceType(TensorType(dtype, ()))
+    return SequenceType(TensorType(dtype, ()))
 
 
 def _seq(c: InferCtx, i: int) -> SequenceType:
@@ -45,22 +49,29 @@ def _seq(c: InferCtx, i: int) -> SequenceType:
     return t
 
 
-def merge_elem(c: InferCtx, a: TensorType, b: TensorType) -> TensorType:
-    """An element type covering both a and b: dims on which they differ become symbols."""
+def merge_elem(c: InferCtx, a: TensorType, b: TensorType) -> SequenceType:
+    """A sequence type whose elements cover both a and b: dims on which they differ become
+    symbols; ranks that differ make it a sequence of unknown rank."""
     if a.dtype != b.dtype:
         raise c.error(f"sequence elements must share a dtype, got {a} and {b}")
     if a.rank != b.rank:
-        raise c.error(f"sequence elements of different ranks ({a}, {b}) are not supported")
-    return a.with_shape(tuple(x if x == y else c.sym("s") for x, y in zip(a.shape, b.shape)))
+        if not RANK_MAY_BE_UNKNOWN:
+            raise c.error(f"sequence elements of different ranks ({a}, {b}) are not supported")
+        return unranked_sequence(a.dtype)
+    return SequenceType(a.with_shape(tuple(x if x == y else c.sym("s")
+                                           for x, y in zip(a.shape, b.shape))))
 
 
 def _insert_type(c: InferCtx, seq: SequenceType, t: TensorType) -> SequenceType:
     if seq.elem.dtype != t.dtype:
         raise c.error(f"cannot insert {t} into {seq}")
-    # A sequence of unknown rank takes the rank of what goes in (the IR has no mixed ranks).
-    unranked = not elem_rank_known(seq) or (seq.elem.rank == 0 and t.rank > 0
-                                           and not hasattr(seq, "ranked"))
-    return SequenceType(t if unranked else merge_elem(c, seq.elem, t))
+    # Into a sequence of unknown rank (mostly SequenceEmpty's) goes a tensor of t's rank: assume
+    # the others have it too (running checks it), with sizes unknown.
+    unknown = not elem_rank_known(seq) or (not RANK_MAY_BE_UNKNOWN and seq.elem.rank == 0
+                                           and t.rank > 0)
+    if unknown:
+        return SequenceType(t.with_shape(tuple(c.sym("s") for _ in t.shape)))
+    return merge_elem(c, seq.elem, t)
 
 
 def _element_out(c: InferCtx, seq: SequenceType) -> TensorType:
@@ -91,10 +102,11 @@ def _construct_rule(c: InferCtx) -> list[Type]:
     ts = [c.t(i) for i in range(len(c.types))]
     if not ts:
         raise c.error("needs at least one tensor")
-    elem = ts[0]
+    seq = SequenceType(ts[0])
     for t in ts[1:]:
-        elem = merge_elem(c, elem, t)
-    return [SequenceType(elem)]
+        if elem_rank_known(seq):
+            seq = merge_elem(c, seq.elem, t)
+    return [seq]
 
 
 op("SequenceConstruct", versions=(11,), infer=_construct_rule,

@@ -22,11 +22,16 @@ def _compress_rule(c: InferCtx) -> list[Type]:
     x, cond = c.t(0), c.t(1)
     if cond.rank != 1 or cond.dtype is not DType.BOOL:
         raise c.error(f"condition must be a 1-D bool tensor, got {cond}")
+    axis = None if c.attrs.axis is None else norm_axis(c, c.attrs.axis, x.rank)
+    dim = x.numel if axis is None else x.shape[axis]
     known = c.value(1)
-    kept: Dim = c.sym("k") if known is None else int(np.count_nonzero(known))
-    if c.attrs.axis is None:
+    kept: Dim = c.sym("k")
+    if known is not None:
+        kept = int(np.count_nonzero(known))
+        if isinstance(dim, int) and np.any(np.asarray(known)[dim:]):
+            raise c.error(f"condition selects entries past the {dim} of the axis")
+    if axis is None:
         return [x.with_shape((kept,))]
-    axis = norm_axis(c, c.attrs.axis, x.rank)
     return [x.with_shape(x.shape[:axis] + (kept,) + x.shape[axis + 1:])]
 
 

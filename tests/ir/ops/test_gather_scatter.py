@@ -172,3 +172,10 @@ def test_tensor_scatter_linear_overrun_is_an_error() -> None:
             axis=1)
     with pytest.raises(ExecutionError, match="overruns"):
         run(m, cache, update, np.array([3], np.int64))
+
+
+def test_gather_with_a_scalar_index_known_at_compile_time() -> None:
+    m = one("Gather", {"d": DATA}, consts={"i": np.array(-1, np.int64)})
+    np.testing.assert_array_equal(run(m, DATA), DATA[-1])
+    with pytest.raises(ShapeError, match="index 3"):
+        import_onnx(one("Gather", {"d": DATA}, consts={"i": np.array(3, np.int64)}))
