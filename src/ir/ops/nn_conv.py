@@ -54,6 +54,9 @@ def conv_out_shape(c: InferCtx, a: ConvAttrs, x: TensorType, w: TensorType,
     if isinstance(cin, int) and isinstance(wc, int) and cin != wc * a.group:
         raise c.error(f"input {x_index} has {cin} channels; weight {w} with group {a.group} "
                       f"expects {wc * a.group}")
+    if isinstance(w.shape[0], int) and w.shape[0] % a.group:
+        raise c.error(f"weight {w} has {w.shape[0]} output channels, not a multiple of group "
+                      f"{a.group}")
     kernel = kernel_of(c, a, w, x.rank - 2)
     if kernel is None:
         return (x.shape[0], w.shape[0]) + tuple(c.sym("conv_out") for _ in x.shape[2:])
