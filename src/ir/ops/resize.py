@@ -152,7 +152,7 @@ def _source_coords(a: ResizeAttrs, in_w: int, out_w: int, scale: float,
     elif mode == "tf_half_pixel_for_nn":
         x = (y + 0.5) / scale
     elif mode == "pytorch_half_pixel":
-        x = np.full(out_w, -0.5) if length == 1 else (y + 0.5) / scale - 0.5
+        x = np.zeros(out_w) if out_w == 1 else (y + 0.5) / scale - 0.5
     elif mode == "half_pixel":
         x = (y + 0.5) / scale - 0.5
     elif mode == "half_pixel_symmetric":

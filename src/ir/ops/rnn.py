@@ -107,12 +107,12 @@ def _rnn_rule(gates: int, n_states: int) -> Callable[[InferCtx], list[Type]]:
         except ValueError as e:
             raise c.error(str(e)) from None
         hidden: Dim = a.hidden_size if a.hidden_size is not None else r.shape[2]
-        for name, t, dims in (("W", w, (dirs, None, x.shape[2])), ("R", r, (dirs, None, hidden))):
-            for have, want in zip(t.shape, dims):
-                if isinstance(have, int) and isinstance(want, int) and have != want:
-                    raise c.error(f"{name} is {t}; expected [{dirs}, {gates}*hidden, ...]")
-        if isinstance(hidden, int) and isinstance(w.shape[1], int) and w.shape[1] != gates * hidden:
-            raise c.error(f"W is {w}; expected {gates * hidden} rows for hidden_size {hidden}")
+        rows: Dim = gates * hidden if isinstance(hidden, int) else w.shape[1]
+        for name, t, want in (("W", w, (dirs, rows, x.shape[2])), ("R", r, (dirs, rows, hidden))):
+            if any(isinstance(have, int) and isinstance(need, int) and have != need
+                   for have, need in zip(t.shape, want)):
+                raise c.error(f"{name} is {t}; expected [{', '.join(map(str, want))}] for "
+                              f"direction {a.direction!r} and hidden size {hidden}")
         y: tuple[Dim, ...]
         state: tuple[Dim, ...]
         if a.layout:

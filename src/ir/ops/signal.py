@@ -180,7 +180,9 @@ def _cosine_window(coeffs: tuple[float, ...]):  # type: ignore[no-untyped-def]
         count = int(np.asarray(size).reshape(-1)[0])
         period = count if a.periodic else count - 1
         n = np.arange(count, dtype=np.float64)
-        angle = 2.0 * np.pi * n / period if period else np.zeros(count)
+        if period == 0:  # a symmetric window of one sample is that sample, at full weight
+            return np.ones(count, dtype=a.output_datatype.np)
+        angle = 2.0 * np.pi * n / period
         w = sum(((-1) ** k) * ak * np.cos(k * angle) for k, ak in enumerate(coeffs))
         return np.asarray(w, dtype=np.float64).astype(a.output_datatype.np)
     return ref
