@@ -173,8 +173,8 @@ def parse_dense(data: str, dtype: DType, shape: tuple[int, ...]) -> np.ndarray:
                 raise ValueError("complex data must be (re, im) pairs")
             re_ = _floats([m.group(1) for m in pairs if m], part)
             im = _floats([m.group(2) for m in pairs if m], part)
-            arr = (re_ + 1j * im.astype(np.float64)).astype(dtype.np)
-            arr.real, arr.imag = re_, im  # keep -0.0 and nan bits of both parts
+            arr = np.empty(len(items), dtype.np)
+            arr.real, arr.imag = re_, im  # part by part: keeps -0.0 and nan bits
         elif dtype.is_float:
             arr = _floats(items, dtype.np)
         else:
