@@ -13,6 +13,7 @@ import numpy as np
 from ..graph import Graph, Value
 from ..types import Dim, OptionalType, SequenceType, TensorType, Type
 from .registry import InferCtx, RefCtx, norm_axis, op
+from .sequence import RANK_MAY_BE_UNKNOWN, elem_rank_known, merge_elem, unranked_sequence
 
 # Every ONNX version of If/Loop/Scan since 11 only widens the types they accept.
 _CONTROL_VERSIONS = (11, 13, 16, 19, 21, 23, 24, 25)
@@ -29,13 +30,15 @@ def merge_types(c: InferCtx, a: Type, b: Type, what: str) -> Type:
         assert not isinstance(inner, OptionalType)
         return OptionalType(inner)
     if isinstance(a, SequenceType) and isinstance(b, SequenceType):
-        if a.elem.rank != b.elem.rank and a.elem.dtype == b.elem.dtype:
-            # Elements of one sequence may differ in shape; a declared rank that the body does
-            # not keep (an empty sequence declared with scalar elements) yields to the body's.
-            return b
-        elem = merge_types(c, a.elem, b.elem, what)
-        assert isinstance(elem, TensorType)
-        return SequenceType(elem)
+        if a.elem.dtype != b.elem.dtype:
+            raise c.error(f"{what} is {a} in one case and {b} in another")
+        if not (elem_rank_known(a) and elem_rank_known(b)):
+            return unranked_sequence(a.elem.dtype)
+        if a.elem.rank != b.elem.rank and not RANK_MAY_BE_UNKNOWN:
+            # Until the IR types sequences of unknown rank, the ranked elements win over a
+            # scalar placeholder (an empty sequence declared without a shape).
+            return a if b.elem.rank == 0 else b
+        return merge_elem(c, a.elem, b.elem)
     if isinstance(a, TensorType) and isinstance(b, TensorType):
         if a.dtype != b.dtype or a.rank != b.rank:
             raise c.error(f"{what} is {a} in one case and {b} in another")
