@@ -39,8 +39,8 @@ def kernel_of(c: InferCtx, a: ConvAttrs, w: TensorType, spatial: int) -> tuple[i
             raise c.error(f"kernel_shape {list(a.kernel_shape)} does not fit {spatial} spatial "
                           "dims")
         return tuple(a.kernel_shape)
-    dims = w.shape[2:]
-    return tuple(int(d) for d in dims) if all(isinstance(d, int) for d in dims) else None
+    dims = [d for d in w.shape[2:] if isinstance(d, int)]
+    return tuple(dims) if len(dims) == w.rank - 2 else None
 
 
 def conv_out_shape(c: InferCtx, a: ConvAttrs, x: TensorType, w: TensorType,
@@ -219,10 +219,10 @@ def _infer_conv_transpose(c: InferCtx) -> list[Type]:
     if isinstance(x.shape[1], int) and isinstance(w.shape[0], int) and x.shape[1] != w.shape[0]:
         raise c.error(f"input {x} has {x.shape[1]} channels, weight {w} expects {w.shape[0]}")
     m: Dim = w.shape[1] * a.group if isinstance(w.shape[1], int) else c.sym("convt_m")
-    kernel = a.kernel_shape or tuple(w.shape[2:])
-    if not all(isinstance(k, int) for k in kernel):
-        return [TensorType(x.dtype, (x.shape[0], m) + tuple(c.sym("convt") for _ in kernel))]
-    g, outs, begins, ends = transpose_plan(a, [int(k) for k in kernel], x.shape[2:])
+    kernel = a.kernel_shape or tuple(d for d in w.shape[2:] if isinstance(d, int))
+    if len(kernel) != x.rank - 2:
+        return [TensorType(x.dtype, (x.shape[0], m) + tuple(c.sym("convt") for _ in x.shape[2:]))]
+    g, outs, begins, ends = transpose_plan(a, kernel, x.shape[2:])
     spatial: list[Dim] = []
     for i, (o, d) in enumerate(zip(outs, x.shape[2:])):
         if isinstance(d, int) or a.output_shape:
@@ -254,8 +254,9 @@ def _conv_transpose(a: ConvTransposeAttrs, x: np.ndarray, w: np.ndarray,
     natural = [(i - 1) * s + g.extent(k) for k, (i, s) in enumerate(zip(x.shape[2:], g.strides))]
     y = col2im(cols, g, natural)
     # the output is the natural image from `begin` on; a negative pad extends it with zeros
+    sizes = [o for o in outs if isinstance(o, int)]    # all of them, for concrete inputs
     out = pad_spatial(y, [-bgn for bgn in begins],
-                      [bgn + int(o) - nat for bgn, o, nat in zip(begins, outs, natural)])
+                      [bgn + o - nat for bgn, o, nat in zip(begins, sizes, natural)])
     if b is not None:
         out += b.astype(cd).reshape((1, -1) + (1,) * rank)
     return out.astype(x.dtype, copy=False)

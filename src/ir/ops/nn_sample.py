@@ -113,10 +113,9 @@ def _grid_sample(a: GridSampleAttrs, x: np.ndarray, grid: np.ndarray) -> np.ndar
     else:
         base = [np.floor(v) for v in coords]
         frac = [v - b for v, b in zip(coords, base)]
-        if a.mode == "linear":
-            taps, weights = (0, 1), [[1 - f, f] for f in frac]
-        else:
-            taps, weights = (-1, 0, 1, 2), [cubic_weights(f) for f in frac]
+        taps: tuple[int, ...] = (0, 1) if a.mode == "linear" else (-1, 0, 1, 2)
+        weights = ([[1 - f, f] for f in frac] if a.mode == "linear"
+                   else [cubic_weights(f) for f in frac])
         out = np.zeros((ch,) + grid.shape[:-1], dtype=np.float64)
         for combo in itertools.product(range(len(taps)), repeat=rank):
             w = np.ones(grid.shape[:-1])
@@ -298,7 +297,7 @@ def _max_roi_pool(a: MaxRoiPoolAttrs, x: np.ndarray, rois: np.ndarray) -> np.nda
         low = np.asarray(-np.inf, dtype=img.dtype)
         cols = np.where(mx[None, None, :, :], img[:, :, None, :], low).max(axis=3)  # (C, H, pw)
         cells = np.where(my[None, :, :, None], cols[:, None, :, :], low).max(axis=2)
-        empty = ~(my.any(axis=1)[:, None] & mx.any(axis=1)[None, :])
+        empty = ~(np.any(my, axis=1)[:, None] & np.any(mx, axis=1)[None, :])
         out[r] = np.where(empty[None], 0, cells)
     return out
 

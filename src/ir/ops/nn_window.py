@@ -132,7 +132,7 @@ def pad_spatial(x: np.ndarray, begins: Sequence[int], ends: Sequence[int],
     if not any(begins) and not any(ends):
         return x
     widths = [(0, 0)] * lead + [(int(b), int(e)) for b, e in zip(begins, ends)]
-    return np.pad(x, widths, mode="constant", constant_values=value)
+    return np.pad(x, widths, mode="constant", constant_values=value)  # type: ignore[call-overload]
 
 
 def windows(x: np.ndarray, g: Geometry, outs: Sequence[int], begins: Sequence[int],
