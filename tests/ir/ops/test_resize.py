@@ -153,5 +153,7 @@ def test_upsample_forms() -> None:
     np.testing.assert_array_equal(run(m9, {"x": x, "scales": scales}), want)
     m7 = resize_model({"x": x}, opset=7, op="Upsample", mode="nearest", scales=[1.0, 1.0, 2.0, 3.0])
     np.testing.assert_array_equal(run(m7, {"x": x}), want)
+    m1 = resize_model({"x": x}, opset=6, op="Upsample", height_scale=2.0, width_scale=3.0)
+    np.testing.assert_array_equal(run(m1, {"x": x}), want)
     m7l = resize_model({"x": x}, opset=7, op="Upsample", mode="linear", scales=[1.0, 1.0, 2.0, 2.0])
     np.testing.assert_allclose(run(m7l, {"x": x}), onnxruntime(m7l, {"x": x}), rtol=1e-6)
