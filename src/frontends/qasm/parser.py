@@ -251,7 +251,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return A.Reset(self._pos(meta), items[0])
 
     def barrier(self, meta: Any, items: list[Any]) -> A.Barrier:
-        return A.Barrier(self._pos(meta), tuple(items[0] or ()))
+        return A.Barrier(self._pos(meta), tuple(items[0] if items and items[0] else ()))
 
     def delay(self, meta: Any, items: list[Any]) -> None:
         return None
