@@ -85,7 +85,8 @@ def _gather_rule(c: InferCtx) -> list[Type]:
 
 def _gather(a: AxisAttrs, data: np.ndarray, indices: np.ndarray) -> np.ndarray:
     axis = a.axis % data.ndim
-    return np.take(data, normalize_indices(indices, data.shape[axis]), axis=axis)
+    # np.take gives a numpy scalar, not a 0-d array, for a scalar index into 1-D data
+    return np.asarray(np.take(data, normalize_indices(indices, data.shape[axis]), axis=axis))
 
 
 op("Gather", AxisAttrs, versions=(1, 11, 13), traits=("injective",),

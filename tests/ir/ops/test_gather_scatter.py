@@ -177,5 +177,8 @@ def test_tensor_scatter_linear_overrun_is_an_error() -> None:
 def test_gather_with_a_scalar_index_known_at_compile_time() -> None:
     m = one("Gather", {"d": DATA}, consts={"i": np.array(-1, np.int64)})
     np.testing.assert_array_equal(run(m, DATA), DATA[-1])
+    flat = DATA.reshape(-1)
+    scalar = run(one("Gather", {"d": flat, "i": np.array(0, np.int64)}), flat, np.array(-2))
+    assert isinstance(scalar, np.ndarray) and scalar.shape == () and scalar == 10
     with pytest.raises(ShapeError, match="index 3"):
         import_onnx(one("Gather", {"d": DATA}, consts={"i": np.array(3, np.int64)}))
