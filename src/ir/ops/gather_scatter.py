@@ -36,9 +36,10 @@ def normalize_indices(indices: np.ndarray, size: int | np.ndarray, what: str = "
 def _check_known_indices(c: InferCtx, i: int, sizes: Sequence[Dim]) -> None:
     """Range-check indices known at compile time against the static axis sizes they index."""
     v = c.value(i)
-    if v is None or not sizes or not all(isinstance(s, int) for s in sizes):
+    static = [s for s in sizes if isinstance(s, int)]
+    if v is None or not sizes or len(static) != len(sizes):
         return
-    size = int(sizes[0]) if len(sizes) == 1 else np.array(sizes, dtype=np.int64)
+    size = static[0] if len(static) == 1 else np.array(static, dtype=np.int64)
     try:
         normalize_indices(np.asarray(v), size)
     except IndexError as e:

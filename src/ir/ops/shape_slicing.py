@@ -96,7 +96,9 @@ def _split_rule(c: InferCtx) -> list[Type]:
     elif isinstance(dim, int):
         sizes = split_sizes(dim, n, uneven=c.attrs.num_outputs is not None)
         if sizes is None:
-            raise c.error(f"axis {axis} of {x} cannot be split into {n} equal parts")
+            how = (f"parts of {-(-dim // max(n, 1))} (num_outputs={n}, the last smaller)"
+                   if c.attrs.num_outputs is not None else "equal parts")
+            raise c.error(f"axis {axis} of {x} cannot be split into {n} {how}")
     else:
         sizes = [c.sym("s") for _ in range(n)]
     return [x.with_shape(x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in sizes]

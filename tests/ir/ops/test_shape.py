@@ -220,6 +220,16 @@ def test_split_equal_parts_and_old_split_attribute() -> None:
     np.testing.assert_array_equal(parts2[1], x[:, 1:])
     with pytest.raises(ShapeError, match="equal parts"):
         import_onnx(one("Split", {"x": x}, opset=13, n_out=4, axis=1))
+    with pytest.raises(ShapeError, match="parts of 2 .num_outputs=4, the last smaller"):
+        import_onnx(one("Split", {"x": np.zeros(5, np.float32)}, opset=18, n_out=4,
+                        num_outputs=4))
+
+
+def test_concat_v1_default_axis_and_pad_v1_paddings() -> None:
+    a = np.zeros((2, 1), np.float32)
+    assert run(one("Concat", {"a": a, "b": a}, opset=1), a, a).shape == (2, 2)
+    got = run(one("Pad", {"a": a}, opset=1, paddings=[1, 0, 0, 2], value=3.0), a)
+    np.testing.assert_array_equal(got, [[3, 3, 3], [0, 3, 3], [0, 3, 3]])
 
 
 # -- Expand, Tile, Pad, CenterCropPad -----------------------------------------------------
