@@ -53,9 +53,8 @@ class GraphPrinter:
 
     # -- names -----------------------------------------------------------------------------------
     def define(self, v: Value) -> str:
-        visible = set().union(*self.scopes)
         name, k = v.name, 0
-        while name in visible:
+        while any(name in scope for scope in self.scopes):
             k += 1
             name = f"{v.name}_{k}"
         self.scopes[-1].add(name)

@@ -31,7 +31,7 @@ Syn = Any  # a lark tree or token (their children are untyped)
 def _lark() -> Lark:
     grammar = (Path(__file__).parent / "dlc_ir.lark").read_text()
     return Lark(grammar, parser="lalr", start=["start_module", "start_kernel"],
-                propagate_positions=True, maybe_placeholders=True)
+                maybe_placeholders=True)
 
 
 _TOKEN_WORDS = {"VAR": "a %name", "GREF": "an @name", "NAME": "a name", "STRING": "a string",
@@ -86,10 +86,9 @@ class ModuleReader:
     # -- errors ----------------------------------------------------------------------------------
     def error(self, at: Syn, message: str) -> ParseError:
         line = col = None
-        if isinstance(at, Token):
-            line, col = at.line, at.column
-        elif isinstance(at, Tree) and not at.meta.empty:
-            line, col = at.meta.line, at.meta.column
+        tok = _first_token(at)
+        if tok is not None:
+            line, col = tok.line, tok.column
         src = self.lines[line - 1] if line is not None and 0 < line <= len(self.lines) else None
         return ParseError(message, self.file, line, col, src)
 
@@ -296,6 +295,18 @@ class ModuleReader:
                 return cls(name)
             except ValueError:
                 self.fail(tok, f"'{name}' is not a member of {cls.__name__}")
+
+
+def _first_token(at: Syn) -> Token | None:
+    """Where a tree starts: its first token (trees carry no positions, to parse faster)."""
+    if isinstance(at, Token):
+        return at
+    if isinstance(at, Tree):
+        for child in at.children:
+            tok = _first_token(child)
+            if tok is not None:
+                return tok
+    return None
 
 
 @cache
