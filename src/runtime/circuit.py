@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExecutionError, InputError
-from ..ir import Graph, Node, Value
+from ..ir import Graph, Node, TensorType, Value
 from ..ir.ops.quantum import acted_qubits
 from .module import Executor, GraphModule
 
@@ -70,6 +70,9 @@ def split_terminal(graph: Graph) -> TerminalSplit | str:
     state = alias.get(graph.outputs[0], graph.outputs[0])
     registers: list[list[BitSource]] = []
     for v in graph.outputs[1:]:
+        if v in graph.constants:  # a register no measurement writes, folded by a pass
+            registers.append([("const", bool(b)) for b in np.asarray(graph.constants[v])])
+            continue
         p = prod.get(v)
         if p is None or p not in packs:
             return f"register '{v.name}' is not a packed set of bits"
@@ -284,6 +287,14 @@ class CircuitModule(GraphModule):
                               lo - start + 1))
                 start = lo + 1
         return dict(sorted(out.items()))
+
+
+def is_circuit_graph(graph: Graph) -> bool:
+    """Whether `graph` is a circuit graph: it starts from InitState and returns the state first."""
+    if not graph.outputs or not any(n.op == "InitState" for n in graph.nodes):
+        return False
+    t = graph.outputs[0].type
+    return isinstance(t, TensorType) and t.dtype.is_complex and all(d == 2 for d in t.shape)
 
 
 def circuit_module(graph: Graph, compile_graph: CompileGraph, target: str,

@@ -174,3 +174,32 @@ def test_the_module_is_also_a_graph_module():
     out = m.run({"rand": np.array([0.99])})
     assert out["c"].tolist() == [False] and abs(out["state"][0]) == pytest.approx(1)
     assert m.kind == "circuit"
+
+
+MIXED = H3 + ("qubit[3] q;\nbit[2] c;\nbit[1] unused;\nh q[0];\nc[0] = measure q[0];\n"
+              "if (c == 1) { x q[1]; }\nreset q[0];\nctrl @ s q[1], q[2];\nc[1] = measure q[1];\n")
+
+
+def test_circuit_graphs_verify_and_round_trip_as_text():
+    from dlc.ir.text import parse_module, print_module
+    from dlc.ir.verify import verify
+    graph = import_qasm(MIXED, frontend_text=True)
+    verify(graph)
+    text, consts = print_module(graph)
+    again = parse_module(text, consts)
+    verify(again)
+    m = circuit_module(again, lambda g: ReferenceExecutor(g), "reference")
+    assert m.sample(shots=500, seed=9) == circuit(MIXED).sample(shots=500, seed=9)
+
+
+def test_the_default_passes_keep_a_circuit_a_circuit():
+    from dlc.options import CompileOptions
+    from dlc.passes import default_pipeline, run_passes
+    from dlc.runtime.circuit import is_circuit_graph
+    options = CompileOptions()
+    for src in (MIXED, H2 + "qreg q[2];\ncreg c[1];\nx q[0];\nif(c==0) h q[1];\n"):
+        graph = run_passes(import_qasm(src, frontend_text=True), default_pipeline(options),
+                           options)
+        assert is_circuit_graph(graph)  # the state chain is not folded away
+        m = circuit_module(graph, lambda g: ReferenceExecutor(g), "reference")
+        assert m.sample(shots=300, seed=4) == circuit(src).sample(shots=300, seed=4)

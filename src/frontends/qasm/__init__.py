@@ -33,12 +33,12 @@ def state_dtype(precision: str | None) -> DType:
                    "'double'")
 
 
-def _read(src: str | Path, frontend_text: bool | None,
-          filename: str | None) -> tuple[str, str | None, Path | None]:
+def _read(src: str | Path, frontend_text: bool | None, filename: str | None,
+          base_dir: str | Path | None = None) -> tuple[str, str | None, Path | None]:
     is_text = frontend_text if frontend_text is not None else (
         isinstance(src, str) and ("\n" in src or ";" in src))
     if is_text:
-        base = Path(filename).parent if filename else None
+        base = Path(base_dir) if base_dir else Path(filename).parent if filename else None
         return str(src), filename, base
     path = Path(src)
     if not path.is_file():
@@ -47,22 +47,24 @@ def _read(src: str | Path, frontend_text: bool | None,
 
 
 def load_circuit(src: str | Path, *, frontend_text: bool | None = None,
-                 filename: str | None = None) -> Circuit:
+                 filename: str | None = None, base_dir: str | Path | None = None) -> Circuit:
     """Parse and check OpenQASM into the flat Circuit form (before it becomes a Graph)."""
-    text, name, base = _read(src, frontend_text, filename)
+    text, name, base = _read(src, frontend_text, filename, base_dir)
     return lower(parse(text, name), base)
 
 
 def import_qasm(src: str | Path, *, frontend_text: bool | None = None,
-                filename: str | None = None, precision: str | None = None) -> Graph:
+                filename: str | None = None, precision: str | None = None,
+                base_dir: str | Path | None = None) -> Graph:
     """OpenQASM 2/3 (a path, or source text) as a Graph.
 
     `frontend_text`: True when `src` is source text, False when it is a path, None to guess (text
-    has a newline or a ';'). `filename` names the text in error messages and is where relative
-    includes are looked up. `precision`: None/"single" for complex64, "double" for complex128.
-    Errors in the input raise dlc.errors.ParseError with file:line:col.
+    has a newline or a ';'). `filename` names the text in error messages; relative includes are
+    looked up in `base_dir`, else next to the file (or `filename`). `precision`: None/"single"
+    for complex64, "double" for complex128. Errors in the input raise dlc.errors.ParseError with
+    file:line:col.
     """
-    text, name, base = _read(src, frontend_text, filename)
+    text, name, base = _read(src, frontend_text, filename, base_dir)
     circuit = lower(parse(text, name), base)
     graph_name = Path(name).stem if name else "circuit"
     return build_graph(circuit, state_dtype(precision), graph_name or "circuit")

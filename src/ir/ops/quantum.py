@@ -159,7 +159,10 @@ def _init_ref(a: InitStateAttrs) -> np.ndarray:
     return out
 
 
-op("InitState", InitStateAttrs, domain="dlc.quantum", infer=_init_infer, reference=_init_ref)
+# never folded: the state chain that starts here is what a circuit target compiles (folding it
+# would simulate the circuit at compile time and leave the target a constant)
+op("InitState", InitStateAttrs, domain="dlc.quantum", traits=("side_effects",),
+   infer=_init_infer, reference=_init_ref)
 
 
 # -- ApplyGate(state, gate[, cond]) -----------------------------------------------------------
