@@ -92,13 +92,14 @@ def columns_matmul(cols: np.ndarray, w: np.ndarray, group: int) -> np.ndarray:
                          "do not fit")
     mg, taps, pixels = m // group, int(np.prod(w.shape[2:], dtype=np.int64)), int(np.prod(outs))
     grouped = cols.reshape((n, group, cg) + cols.shape[2:])
-    order = (1, 0) + tuple(range(3, 3 + rank)) + (2,) + tuple(range(3 + rank, 3 + 2 * rank))
-    lhs = grouped.transpose(order).reshape(group, n * pixels, cg * taps)
-    rhs = w.reshape(group, mg, cg * taps).transpose(0, 2, 1)
-    y = np.matmul(lhs, rhs)                                   # (group, n * pixels, mg)
-    y = y.reshape((group, n) + tuple(outs) + (mg,))
-    y = y.transpose((1, 0, 2 + rank) + tuple(range(2, 2 + rank)))
-    return y.reshape((n, m) + tuple(outs))
+    # (group, cg * taps, n * pixels): the weights multiply from the left, so that the product
+    # comes out channel-major, as the output wants it (for a batch of one, without a copy)
+    order = (1, 2) + tuple(range(3 + rank, 3 + 2 * rank)) + (0,) + tuple(range(3, 3 + rank))
+    rhs = grouped.transpose(order).reshape(group, cg * taps, n * pixels)
+    y = np.matmul(w.reshape(group, mg, cg * taps), rhs)      # (group, mg, n * pixels)
+    y = y.reshape((m, n) + tuple(outs))
+    return y.transpose((1, 0) + tuple(range(2, 2 + rank))) if n > 1 else y.reshape(
+        (n, m) + tuple(outs))
 
 
 def conv_nd(x: np.ndarray, w: np.ndarray, g: Geometry, group: int,
