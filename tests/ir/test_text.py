@@ -3,6 +3,8 @@ over awkward names, special floats, symbolic dims, subgraphs, tensor attributes,
 sequences/optionals, kernel-call nodes and imported ONNX models; parse errors carry line:col."""
 from __future__ import annotations
 
+import dataclasses
+import enum
 from collections import ChainMap
 
 import ml_dtypes
@@ -317,6 +319,52 @@ def test_every_op_default_attrs_roundtrip() -> None:
         assert value_difference(attrs, back, {}, name) is None
         checked += 1
     assert checked > 10
+
+
+class _Mode(enum.Enum):
+    FAST = 1
+    EXACT = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inner:
+    k: int = 0
+    mode: _Mode = _Mode.FAST
+
+
+@dataclasses.dataclass(frozen=True)
+class _OddAttrs:
+    mode: _Mode
+    modes: tuple[_Mode, ...]
+    maybe: _Mode | None
+    inner: _Inner
+    dtype: DType
+    dim: Sym
+    types: tuple[TensorType | SequenceType, ...]
+    arrays: tuple[np.ndarray, ...]
+    nested: tuple[tuple[int, float], ...]
+    text: str
+    flag: bool
+    nothing: None = None
+
+
+def test_attribute_values_of_every_kind() -> None:
+    """Enums (by the field's annotation), nested dataclasses, symbols, types, tensors, nested
+    tuples: printed generically and read back equal."""
+    attrs = _OddAttrs(_Mode.EXACT, (_Mode.FAST, _Mode.EXACT), None, _Inner(3, _Mode.EXACT),
+                      DType.BF16, Sym("batch size"), (f32("N", 2), SequenceType(f32(1))),
+                      (np.arange(3, dtype=np.int8), np.zeros((0,), np.float32)),
+                      ((1, -0.0), (2, float("inf"))), 'say "hi"\n', True)
+    text = GraphPrinter(None).attr_dict(attrs, "odd", "")
+    assert text == ('{mode=EXACT, modes=[FAST, EXACT], maybe=none, inner={k=3, mode=EXACT}, '
+                    'dtype=bf16, dim=sym<"batch size">, types=[type<f32[N, 2]>, '
+                    'type<seq<f32[1]>>], arrays=[dense<i8[3]: [0, 1, 2]>, dense<f32[0]: []>], '
+                    'nested=[[1, -0.0], [2, inf]], text="say \\"hi\\"\\n", flag=true, '
+                    'nothing=none}')
+    tree = parse_tree(f"graph @g() {{\n  X() {text}\n  return\n}}", "start_module")
+    back = ModuleReader("", None).struct(_OddAttrs, tree.children[0].children[2].children[3],
+                                         ChainMap())
+    assert value_difference(attrs, back, {}, "attrs") is None
 
 
 def test_parse_errors_have_line_and_column() -> None:
