@@ -392,6 +392,15 @@ def test_parse_errors_have_line_and_column() -> None:
         parse_module("graph @g() {")
 
 
+def test_documented_example_parses() -> None:
+    import dlc.ir.text as text_module
+    doc = text_module.__doc__ or ""
+    example = doc[doc.index("    kernel @scale"):doc.index("Names that are not")]
+    g = parse_module("\n".join(line[4:] for line in example.splitlines()))
+    verify(g)
+    assert [n.op for n in g.nodes] == ["Add", "KernelCall"]
+
+
 def test_comments_are_ignored() -> None:
     g = parse_module("// a module\ngraph @g(%x: f32[2]) { // inputs\n  return %x // done\n}\n")
     assert [v.name for v in g.inputs] == ["x"] and g.outputs == g.inputs

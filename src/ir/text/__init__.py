@@ -16,6 +16,7 @@ A module is the kernels its kernel-call nodes use, then the graph (grammar: dlc_
 
     graph @main(%x: f32[N, 4]) {
       const %w: f32[4] = dense<f32[4]: [1.0, 2.0, 3.0, 4.0]>
+      const %n: i32[] = dense<i32[]: 4>
       %y = Add(%x, %w) : f32[N, 4] @"/add/Add"
       %z = KernelCall(%n, %y) {kernel=@scale, global_size=[4], local_size=none} : f32[N, 4]
       return %z
@@ -32,4 +33,5 @@ from .kernel_printer import expr_text, print_kernel, stmt_text
 from .parser import parse_kernel, parse_module
 
 __all__ = ["arrays_equal", "expr_text", "graph_difference", "graphs_equal", "kernels_equal",
-           "parse_kernel", "parse_module", "print_graph", "print_module", "stmt_text", "type_text"]
+           "parse_kernel", "parse_module", "print_graph", "print_kernel", "print_module",
+           "stmt_text", "type_text"]
