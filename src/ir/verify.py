@@ -77,6 +77,20 @@ def _fits(t: Type, arr: Any) -> bool:
     return bool(arr.dtype == t.dtype.np)
 
 
+class _RecordingCtx(InferCtx):
+    """Remembers the symbols the rule makes up: those stand for any dim (even where a saved graph
+    from another process uses the same name)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.made: set[Sym] = set()
+
+    def sym(self, hint: str = "d") -> Sym:
+        s = super().sym(hint)
+        self.made.add(s)
+        return s
+
+
 class GraphVerifier:
     def __init__(self) -> None:
         self.producer: dict[int, str] = {}      # id(Value) -> what defines it
@@ -155,7 +169,7 @@ class GraphVerifier:
         who = f"{n.op} node '{n.name}'"
         types = [None if v is None else v.type for v in n.inputs]
         values = [None if v is None else self.known.get(id(v)) for v in n.inputs]
-        ctx = InferCtx(n.op, n.attrs, types, values, len(n.outputs), n.name)
+        ctx = _RecordingCtx(n.op, n.attrs, types, values, len(n.outputs), n.name)
         try:
             inferred = d.infer(ctx)
         except DlcError as e:
@@ -167,7 +181,7 @@ class GraphVerifier:
             self.fail(f"{who}: has {len(n.outputs)} outputs; the op gives at most "
                       f"{len(inferred)}")
         given = {s for t in types for s in _syms(t)}
-        fresh = {s for t in inferred for s in _syms(t)} - given
+        fresh = ({s for t in inferred for s in _syms(t)} - given) | ctx.made
         bound: dict[Sym, Any] = {}
         for i, (v, t) in enumerate(zip(n.outputs, inferred)):
             if not isinstance(v, Value):
