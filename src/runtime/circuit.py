@@ -144,6 +144,15 @@ def _same(a: list[Any], b: list[Any]) -> bool:
     return True
 
 
+_CHUNK = 1 << 20
+
+
+def _chunks(x: np.ndarray) -> Any:
+    """Pieces of a flat array, widened to complex128 (sums of squares in double precision)."""
+    for i in range(0, x.size, _CHUNK):
+        yield x[i:i + _CHUNK].astype(np.complex128)
+
+
 def register_key(registers: Sequence[np.ndarray]) -> str:
     """Qiskit's counts key: registers last-declared first, each with its highest bit first."""
     return " ".join("".join("1" if b else "0" for b in reversed(np.asarray(r).tolist()))
@@ -190,8 +199,14 @@ class CircuitModule(GraphModule):
         return np.asarray(self._prefix([])[0])
 
     def statevector(self) -> np.ndarray:
-        """The state before the final measurements, as a flat vector of 2**n amplitudes."""
-        return np.ascontiguousarray(self._final_state()).reshape(-1)
+        """The state before the final measurements, as a flat vector of 2**n amplitudes,
+        normalized: rounding in single precision lets the norm drift (repeated gates round the
+        same way), and the direction is far more accurate than the length."""
+        sv = np.asarray(self._final_state()).reshape(-1)
+        norm2 = sum(float(np.vdot(c, c).real) for c in _chunks(sv))
+        if norm2 <= 0:
+            return np.ascontiguousarray(sv)
+        return sv * sv.dtype.type(1 / np.sqrt(norm2))  # a new array: never scale a constant
 
     def amplitudes(self, bitstrings: Sequence[str]) -> np.ndarray:
         """Amplitudes of basis states written highest qubit first ("0101": qubits 0 and 2 are 1)."""
