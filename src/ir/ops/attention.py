@@ -18,7 +18,7 @@ from ..graph import Graph
 from ..types import Dim, TensorType, Type
 from .reduce import float_dtype_of
 from .registry import InferCtx, RefCtx, broadcast_shapes, op
-from .softmax import softmax
+from .softmax import softmax, sum_in_type
 
 # -- dims that may be symbols -----------------------------------------------------------------
 
@@ -209,11 +209,11 @@ def attention_bias(a: AttentionAttrs, dtype: np.dtype, batch: int, q_len: int, k
 
 
 def guarded_softmax(x: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis where a row of -inf gives zeros rather than NaN."""
+    """Softmax over the last axis, in x's type, where a row of -inf gives zeros rather than NaN."""
     big = np.max(x, axis=-1, keepdims=True)
     zero, one = np.zeros((), x.dtype), np.ones((), x.dtype)
     e = np.exp(x - np.where(np.isneginf(big), zero, big))
-    total = np.sum(e, axis=-1, keepdims=True)
+    total = sum_in_type(e, -1)
     return e / np.where(total == zero, one, total)
 
 

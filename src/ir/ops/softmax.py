@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..dtype import DType
 from ..types import Type
-from .reduce import accumulate_dtype, float_dtype_of
+from .reduce import float_dtype_of
 from .registry import InferCtx, norm_axis, op
 
 
@@ -31,19 +32,40 @@ def _softmax_rule(c: InferCtx) -> list[Type]:
     return [t]
 
 
+def sum_in_type(x: np.ndarray, axis: int) -> np.ndarray:
+    """Sum along `axis` (kept, size 1) with the result in x's type. numpy accumulates float16 in
+    float32, but adds bfloat16 one rounded addition at a time, which stalls on long rows
+    (1 + 1 + ... stops at 256); bfloat16 is summed pairwise instead, which is the same running sum
+    for fewer than 8 terms and loses only O(log n) roundings beyond."""
+    if x.dtype != DType.BF16.np:
+        return np.sum(x, axis=axis, keepdims=True)
+    return np.moveaxis(_pairwise_sum(np.moveaxis(x, axis, -1)), -1, axis)
+
+
+def _pairwise_sum(x: np.ndarray) -> np.ndarray:
+    n = x.shape[-1]
+    if n >= 8:
+        return _pairwise_sum(x[..., :n // 2]) + _pairwise_sum(x[..., n // 2:])
+    total = np.zeros(x.shape[:-1] + (1,), x.dtype)
+    for i in range(n):
+        total = total + x[..., i:i + 1]
+    return total
+
+
 def softmax(x: np.ndarray, axis: int) -> np.ndarray:
-    """exp(x - max) / sum: rows that are all -inf give NaN, as the formula does."""
+    """exp(x - max) / sum, each step rounded to x's type as in the ONNX function body; rows that
+    are all -inf give NaN, as the formula does."""
     big = np.max(x, axis=axis, keepdims=True)
     with np.errstate(invalid="ignore", over="ignore"):
         e = np.exp(x - big)
-        return e / np.sum(e, axis=axis, keepdims=True)
+        return e / sum_in_type(e, axis)
 
 
 def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     big = np.max(x, axis=axis, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         shifted = x - big
-        return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+        return shifted - np.log(sum_in_type(np.exp(shifted), axis))
 
 
 def hardmax(x: np.ndarray, axis: int) -> np.ndarray:
@@ -58,12 +80,11 @@ def hardmax(x: np.ndarray, axis: int) -> np.ndarray:
 def _along_axis(fn: Callable[[np.ndarray, int], np.ndarray]) -> Callable[..., np.ndarray]:
     def reference(a: SoftmaxAttrs, x: np.ndarray) -> np.ndarray:
         axis = a.axis % x.ndim
-        work = x.astype(accumulate_dtype(x.dtype))
         if a.coerce_2d:
             rows = math.prod(x.shape[:axis])
-            out = fn(work.reshape(rows, math.prod(x.shape[axis:])), 1).reshape(x.shape)
+            out = fn(x.reshape(rows, math.prod(x.shape[axis:])), 1).reshape(x.shape)
         else:
-            out = fn(work, axis)
+            out = fn(x, axis)
         return out.astype(x.dtype)
     return reference
 

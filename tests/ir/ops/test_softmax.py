@@ -2,6 +2,7 @@
 default axis 1) against ONNX Runtime, the opset-13 per-axis form, ties and large values."""
 from __future__ import annotations
 
+import ml_dtypes
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -66,9 +67,19 @@ def test_large_inputs_do_not_overflow() -> None:
     np.testing.assert_allclose(log[0], np.log(want), rtol=1e-6)
 
 
-def test_float16_is_computed_wider_and_rounded_once() -> None:
-    x = np.linspace(-4, 4, 64, dtype=np.float16).reshape(1, 64)
-    got = run(model("Softmax", [1, 64], 13, TensorProto.FLOAT16), x)
-    wide = np.exp(x.astype(np.float64) - x.max())
-    assert got.dtype == np.float16
-    np.testing.assert_array_equal(got, (wide / wide.sum()).astype(np.float16))
+@pytest.mark.parametrize("dtype", [TensorProto.FLOAT16, TensorProto.BFLOAT16])
+def test_16_bit_softmax_over_long_rows_stays_normalized(dtype: int) -> None:
+    # Summed one rounded bfloat16 addition at a time, 4096 ones would stop at 256.
+    np_type = helper.tensor_dtype_to_np_dtype(dtype)
+    x = np.zeros((1, 4096), np_type)
+    got = run(model("Softmax", [1, 4096], 13, dtype), x)
+    assert got.dtype == np_type
+    np.testing.assert_allclose(got.astype(np.float32), 1 / 4096, rtol=1e-2)
+
+
+def test_bfloat16_rows_shorter_than_8_are_summed_in_order() -> None:
+    from dlc.ir.ops.softmax import sum_in_type
+    x = np.array([[1.0, 2.0**-8, 2.0**-8, 2.0**-8]], ml_dtypes.bfloat16)
+    # 1 + 2^-8 rounds back to 1 (ties to even) at every step.
+    assert sum_in_type(x, 1).item() == 1.0
+    assert sum_in_type(np.ones((3, 16), ml_dtypes.bfloat16), 1).tolist() == [[16.0]] * 3
