@@ -130,7 +130,7 @@ class Rewriter:
         if like is not None and isinstance(like.type, TensorType):
             arr = arr.astype(like.type.dtype.np)
         base = name or f"{self.root.name or self.root.op.lower()}_c"
-        v = Value(self.graph.fresh_name(_ident(base)), _type_of(arr))
+        v = Value(self.driver.fresh(base), _type_of(arr))
         self.new_consts[v] = arr
         return v
 
@@ -172,7 +172,7 @@ class Rewriter:
             out_types = d.infer(ctx)[:num_outputs]
         except DlcError as e:
             raise NoRewrite(str(e)) from e
-        node = Node(op, list(inputs), [Value(self.graph.fresh_name(_ident(name or op.lower())), t)
+        node = Node(op, list(inputs), [Value(self.driver.fresh(name or op.lower()), t)
                                        for t in out_types], attrs, name)
         self.new_nodes.append(node)
         return node.outputs
@@ -188,7 +188,7 @@ def compatible(a: Type, b: Type) -> bool:
 
 
 def _ident(text: str) -> str:
-    return text.rsplit("/", 1)[-1] or "v"
+    return text.rstrip("/").rsplit("/", 1)[-1] or "v"
 
 
 def _type_of(arr: np.ndarray) -> Type:
@@ -212,6 +212,7 @@ class Driver(MatchContext):
         self.output_uses: Counter[Value] = Counter()
         self.graph_of: dict[Node, Graph] = {}
         self.graphs: list[Graph] = []
+        self.names: set[str] = set()
         self.before: dict[Node, list[Node]] = {}
         self.dead: set[Node] = set()
         self.stats = RewriteStats()
@@ -230,8 +231,23 @@ class Driver(MatchContext):
         return len(self.users.get(v, ())) + self.output_uses[v]
 
     # -- bookkeeping ----------------------------------------------------------------------------
+    def fresh(self, base: str) -> str:
+        """A value name not used anywhere in the graph: `base`, or `base_1`, `base_2`, ...
+
+        Derived from the graph alone (not a global counter), so passes print the same text
+        whatever ran before them."""
+        base = _ident(base)
+        name, k = base, 0
+        while name in self.names:
+            k += 1
+            name = f"{base}_{k}"
+        self.names.add(name)
+        return name
+
     def _index(self, g: Graph) -> None:
         self.graphs.append(g)
+        self.names.update(v.name for v in g.inputs)
+        self.names.update(v.name for v in g.constants)
         self.consts.update(g.constants)
         for v in g.outputs:
             self.output_uses[v] += 1
@@ -242,6 +258,7 @@ class Driver(MatchContext):
         self.graph_of[n] = g
         for o in n.outputs:
             self.producers[o] = n
+            self.names.add(o.name)
         for v in n.inputs:
             if v is not None:
                 self.users.setdefault(v, []).append(n)
@@ -328,7 +345,9 @@ class Driver(MatchContext):
             self.consts[v] = arr
             self.replace(old, v)
         self.stats.folded += 1
-        self.erase_if_dead(n)
+        if not self.erase_if_dead(n):  # some outputs stay: names must remain unique
+            for i in live:
+                n.outputs[i].name = self.fresh(n.outputs[i].name)
         return True
 
     def _try_rule(self, rule: Rule, n: Node) -> bool:

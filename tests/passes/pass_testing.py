@@ -42,13 +42,14 @@ def node(op: str, ins: Sequence[str], outs: Sequence[str], **attrs: Any) -> onnx
     return helper.make_node(op, list(ins), list(outs), **attrs)
 
 
-def random_inputs(graph: Graph, seed: int = 0) -> list[np.ndarray]:
+def random_inputs(graph: Graph, seed: int = 0, sym_size: int = 2) -> list[np.ndarray]:
+    """Random values for the graph's inputs; every symbolic dim is `sym_size`."""
     rng = np.random.default_rng(seed)
     out = []
     for v in graph.inputs:
         t = v.type
-        assert isinstance(t, TensorType) and t.is_static, f"input {v} needs a static shape"
-        shape = t.static_shape
+        assert isinstance(t, TensorType), f"input {v} must be a tensor"
+        shape = tuple(d if isinstance(d, int) else sym_size for d in t.shape)
         if t.dtype is DType.BOOL:
             out.append(rng.random(shape) < 0.5)
         elif t.dtype.is_float:
