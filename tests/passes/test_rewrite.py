@@ -190,3 +190,23 @@ def test_cse_reuses_outer_nodes_and_dce_keeps_what_subgraphs_read() -> None:
     assert ops(g) == ["Relu", "If"]
     assert [n.op for n in then.nodes] == ["Add"]
     assert then.nodes[0].inputs == [outer_relu.outputs[0]] * 2
+
+
+@needs("Loop")
+def test_loop_bodies_are_rewritten_and_keep_their_interface() -> None:
+    body = helper.make_graph(
+        [node("Add", ["v_in", "zero"], ["a"]), node("Mul", ["a", "two"], ["v_out"]),
+         node("Identity", ["cond_in"], ["cond_out"]), node("Relu", ["x"], ["unused"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", BOOL, []),
+         helper.make_tensor_value_info("v_in", F32, [2])],
+        [helper.make_tensor_value_info("cond_out", BOOL, []),
+         helper.make_tensor_value_info("v_out", F32, [2])])
+    g = onnx_graph([node("Loop", ["n", "", "x"], ["y"], body=body)], {"x": (F32, [2])}, ["y"],
+                   {"n": np.array(3, np.int64), "zero": np.zeros(2, np.float32),
+                    "two": np.full(2, 2, np.float32)})
+    check(g, "canonicalize", ["Loop"])
+    b = g.nodes[0].attrs.body
+    assert [n.op for n in b.nodes] == ["Mul"] and len(b.inputs) == 3
+    assert b.outputs[0] is b.inputs[1]  # cond passes straight through
