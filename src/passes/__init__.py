@@ -16,6 +16,7 @@ from .manager import (
     PassContext,
     available_passes,
     default_pipeline,
+    describe_passes,
     make_pass,
     parse_pipeline,
     register_pass,
@@ -26,5 +27,6 @@ from .rewrite import NoRewrite, Rewriter, RewriteStats, Rule, RuleSet, apply_rul
 
 __all__ = ["CANONICAL_RULES", "Canonicalize", "FoldPolicy", "NoRewrite", "P", "PASSES", "Pass",
            "PassContext", "Pattern", "RewriteStats", "Rewriter", "Rule", "RuleSet",
-           "apply_rules", "available_passes", "cse", "dce", "default_pipeline", "fold_node",
+           "apply_rules", "available_passes", "cse", "dce", "default_pipeline", "describe_passes",
+           "fold_node",
            "make_pass", "parse_pipeline", "register_pass", "run_passes"]

@@ -63,6 +63,19 @@ def available_passes() -> list[str]:
     return sorted(PASSES)
 
 
+def describe_passes() -> str:
+    """One line per pass: its name, options with their defaults, and what it does (for --help)."""
+    rows = []
+    for name in available_passes():
+        cls = PASSES[name]
+        opts = ",".join(f"{f.name.replace('_', '-')}={_format(f.default)}"
+                        for f in dataclasses.fields(cls) if f.default is not dataclasses.MISSING)
+        doc = cls.summary or (cls.__doc__ or "").strip().partition("\n")[0]
+        rows.append((f"{name}{{{opts}}}" if opts else name, doc))
+    width = max((len(h) for h, _ in rows), default=0)
+    return "\n".join(f"{h:{width}}  {d}" for h, d in rows)
+
+
 # -- pipeline text -------------------------------------------------------------------------------
 
 def _split_top(text: str, seps: str) -> list[str]:
@@ -170,6 +183,8 @@ def _convert(raw: str, hint: Any) -> Any:
 
 
 def _format(v: Any) -> str:
+    if v is None:
+        return "none"
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, tuple | list):

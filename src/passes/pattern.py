@@ -7,7 +7,7 @@ attributes. Matching backtracks, so commutative ops match their operands in eith
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -262,6 +262,3 @@ def attr(attrs: Any, name: str, default: Any = None) -> Any:
     """An attribute by name, or `default` when the op's dataclass has no such field (or none)."""
     return getattr(attrs, name, default) if attrs is not None else default
 
-
-def lookup_bindings(b: Mapping[str, Any], names: Sequence[str]) -> list[Any]:
-    return [b.get(n) for n in names]

@@ -126,3 +126,10 @@ def test_compile_runs_the_default_pipeline() -> None:
     m = dlc.compile(add_relu_model(), target="reference", opt_level=2)
     x, y = np.ones((2, 3), np.float32), np.arange(3, dtype=np.float32)
     np.testing.assert_array_equal(m.run({"x": x, "y": y})["w"], np.maximum(x + y, 0))
+
+
+def test_describe_passes_lists_options_and_defaults() -> None:
+    from dlc.passes import describe_passes
+    text = describe_passes()
+    assert "canonicalize{fold=true,fold-limit=65536,cse=true,max-iterations=8}" in text
+    assert "test-probe{size=8,ratio=0.5,fast=false,mode=a,tiles=[1],limit=none}" in text
