@@ -210,3 +210,18 @@ def test_loop_bodies_are_rewritten_and_keep_their_interface() -> None:
     b = g.nodes[0].attrs.body
     assert [n.op for n in b.nodes] == ["Mul"] and len(b.inputs) == 3
     assert b.outputs[0] is b.inputs[1]  # cond passes straight through
+
+
+def test_rules_for_any_op_keep_their_place_in_the_list() -> None:
+    seen: list[str] = []
+
+    def note(node: Node) -> None:
+        seen.append(node.op)
+
+    rules = RuleSet([(P.op("Relu", X), lambda node: note(node)),
+                     (P.op(None, any_inputs=True), lambda node: note(node)),
+                     (P.op("Relu", X), lambda node: note(node))])
+    g = onnx_graph([node("Relu", ["x"], ["r"]), node("Abs", ["r"], ["a"])],
+                   {"x": (F32, [2])}, ["a"])
+    assert not apply_rules(g, rules).changed
+    assert seen == ["Relu", "Relu", "Relu", "Abs"]
