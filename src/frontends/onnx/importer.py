@@ -145,7 +145,7 @@ class Importer:
                 raise InvalidModel(f"{self.where}: {n.op_type} node '{name}' reads '{x}', which "
                                    "no node, input or initializer defines before it")
         if (n.domain, n.op_type) in self.functions:
-            outs = self.inline(b, self.functions[(n.domain, n.op_type)], n, inputs, {})
+            outs = self.inline(b, self.functions[(n.domain, n.op_type)], n, inputs, None)
             return self._bind(b, n, outs)
         if domain not in opsets:
             raise UnsupportedOp(f"{n.op_type} node '{name}': operator domain '{n.domain}' is not "
@@ -172,7 +172,7 @@ class Importer:
                 raise UnsupportedOp(f"{n.op_type} node '{name}': {n.op_type} version {version} "
                                     f"(model opset {opset}) is not implemented by dlc{have}",
                                     op=n.op_type, node=name)
-            outs = self.inline(b, fn, n, inputs, attrs)
+            outs = self.inline(b, fn, n, inputs, schema)
             return self._bind(b, n, outs)
         view = NodeView(n.op_type, version, inputs, attrs, name, len(n.output), opset)
         adapt = ADAPTERS.get((n.op_type, version))
@@ -243,12 +243,18 @@ class Importer:
         return fn
 
     def inline(self, b: GraphBuilder, fn: onnx.FunctionProto, call: onnx.NodeProto,
-               inputs: Sequence[Value | None], attrs: dict[str, Any]) -> list[Value]:
+               inputs: Sequence[Value | None], schema: Any) -> list[Value]:
+        """Import a function body in place of `call`; attributes the call leaves out take the
+        function's defaults, then the op schema's."""
         opsets = dict(self.opsets)
         opsets.update({(o.domain if o.domain != "ai.onnx" else ""): o.version
                        for o in fn.opset_import})
         given = {a.name: a for a in call.attribute}
-        defaults = {a.name: a for a in fn.attribute_proto}
+        defaults = {}
+        if schema is not None:
+            defaults = {name: a.default_value for name, a in schema.attributes.items()
+                        if a.default_value.name}
+        defaults.update({a.name: a for a in fn.attribute_proto})
         scope: dict[str, Value] = {}
         outer = b.scope
         for formal, actual in zip(fn.input, inputs):
