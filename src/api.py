@@ -63,6 +63,9 @@ def import_graph(src: Any, options: CompileOptions) -> Graph:
     if kind == "onnx":
         from .frontends.onnx import import_onnx
         return import_onnx(src, options.base_dir)
+    if kind == "qasm":
+        from .frontends.qasm import import_qasm
+        return import_qasm(src, precision=options.precision, base_dir=options.base_dir)
     raise UnsupportedOp(f"the {kind} frontend is not available yet")
 
 
@@ -77,6 +80,9 @@ def compile_graph(graph: Graph, options: CompileOptions) -> GraphModule:
     from .passes import default_pipeline, run_passes
     names = list(options.passes) if options.passes is not None else default_pipeline(options)
     graph = run_passes(graph, names, options)
+    from .runtime.circuit import circuit_module, is_circuit_graph
+    if is_circuit_graph(graph):
+        return circuit_module(graph, lambda g: _backend_executor(g, options), options.target)
     return GraphModule(graph, _backend_executor(graph, options), options.target)
 
 
@@ -117,5 +123,9 @@ def load(path: str | Path, target: str | None = None) -> GraphModule:
         consts[name] = arr
     graph = parse_module((root / manifest["graph"]).read_text(), consts)
     options = make_options(target=art_target, passes=())
+    if manifest.get("kind") == "circuit":
+        from .runtime.circuit import circuit_module
+        return circuit_module(graph, lambda g: _backend_executor(g, options), art_target,
+                              manifest.get("info"))
     return GraphModule(graph, _backend_executor(graph, options), art_target,
                        manifest.get("info"))

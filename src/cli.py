@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--frontend", choices=("onnx", "opencl", "cuda", "qasm"))
     p.add_argument("-o", "--output", help="write the final IR here")
     _common(p)
+    p = sub.add_parser("simulate", help="simulate a quantum circuit (.qasm)",
+                       description="Simulate INPUT: with --shots, print the counts of its "
+                       "classical registers (Qiskit's keys); otherwise print its state vector.")
+    p.add_argument("input")
+    p.add_argument("--shots", type=int, help="sample this many shots and print the counts")
+    p.add_argument("--seed", type=int, help="seed of the sampler (default: random)")
+    p.add_argument("--precision", choices=("single", "double"), help="complex64 or complex128")
+    p.add_argument("--limit", type=int, default=64, help="most amplitudes to print (default 64)")
+    _compile_args(p)
+    _common(p)
     return ap
 
 
@@ -219,6 +229,29 @@ def cmd_opt(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_simulate(a: argparse.Namespace) -> int:
+    from .runtime.circuit import CircuitModule
+    m = (api.load(a.input) if Path(a.input).is_dir()
+         else api.compile_graph(api.import_graph(a.input, _opts(a, precision=a.precision)),
+                                _opts(a, precision=a.precision)))
+    if not isinstance(m, CircuitModule):
+        raise DlcError(f"{a.input} is not a quantum circuit")
+    if a.shots is not None:
+        for key, n in m.sample(shots=a.shots, seed=a.seed).items():
+            print(f"{key}: {n}")
+        return 0
+    try:
+        sv = m.statevector()
+    except DlcError as e:
+        raise DlcError(f"{e} (on the command line: --shots N)") from None
+    nz = np.flatnonzero(np.abs(sv) > 1e-9)
+    for i in nz[:a.limit]:
+        print(f"{int(i):0{m.num_qubits}b}: {sv[i].real:+.6f} {sv[i].imag:+.6f}j")
+    if len(nz) > a.limit:
+        print(f"... {len(nz) - a.limit} more nonzero amplitudes (--limit)")
+    return 0
+
+
 def _emit(text: str, path: str | None) -> None:
     if path:
         Path(path).write_text(text)
@@ -226,7 +259,8 @@ def _emit(text: str, path: str | None) -> None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
 
 
-COMMANDS = {"compile": cmd_compile, "run": cmd_run, "inspect": cmd_inspect, "opt": cmd_opt}
+COMMANDS = {"compile": cmd_compile, "run": cmd_run, "inspect": cmd_inspect, "opt": cmd_opt,
+            "simulate": cmd_simulate}
 
 
 def main(argv: list[str] | None = None) -> int:

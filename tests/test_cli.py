@@ -113,3 +113,31 @@ def test_inspect_svg(capsys, model_file):
         pytest.skip("Graphviz is not installed")
     code, out, _ = run_cli(capsys, "inspect", model_file, "--format", "svg")
     assert code == 0 and "<svg" in out
+
+
+BELL = """OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[2];
+creg c[2];
+h q[0];
+cx q[0],q[1];
+measure q -> c;
+"""
+
+
+def test_simulate_counts_and_statevector(capsys, tmp_path):
+    p = tmp_path / "bell.qasm"
+    p.write_text(BELL)
+    code, out, _ = run_cli(capsys, "simulate", p, "--shots", "400", "--seed", "3")
+    counts = dict(line.split(": ") for line in out.strip().splitlines())
+    assert code == 0 and set(counts) == {"00", "11"} and sum(map(int, counts.values())) == 400
+    code, out, _ = run_cli(capsys, "simulate", p)
+    assert code == 0 and out.split() == ["00:", "+0.707107", "+0.000000j",
+                                         "11:", "+0.707107", "+0.000000j"]
+
+
+def test_simulate_syntax_error_has_position(capsys, tmp_path):
+    p = tmp_path / "bad.qasm"
+    p.write_text(BELL.replace("cx q[0],q[1];", "cx q[0],q[7];"))
+    code, _, err = run_cli(capsys, "simulate", p)
+    assert code == 1 and f"{p}:6:" in err and "Traceback" not in err

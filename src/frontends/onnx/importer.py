@@ -151,7 +151,9 @@ class Importer:
             raise UnsupportedOp(f"{n.op_type} node '{name}': operator domain '{n.domain}' is not "
                                 "imported by the model", op=n.op_type, node=name)
         opset = opsets[domain]
-        d = OPS.get(n.op_type) if domain == "" else None
+        d = OPS.get(n.op_type)
+        if d is not None and d.domain != domain:
+            d = None
         try:
             schema = onnx.defs.get_schema(n.op_type, opset, domain)
         except onnx.defs.SchemaError:
@@ -164,6 +166,13 @@ class Importer:
             version = max((v for v in d.versions if v <= opset), default=0)
         else:
             version = schema.since_version
+        if n.op_type == "If" and domain == "" and inputs and inputs[0] in b.known:
+            # A condition known now: only the taken branch exists (the other may not even
+            # type-check, as in ONNX's own function bodies that guard rank-specific code).
+            taken = "then_branch" if bool(np.asarray(b.known[inputs[0]])) else "else_branch"
+            branch = next((a.g for a in n.attribute if a.name == taken), None)
+            if branch is not None:
+                return self._bind(b, n, self.inline_graph(b, branch))
         attrs = {a.name: self.attribute(a, n, b) for a in n.attribute}
         if d is None or version not in d.versions:
             fn = self.schema_function(schema, n, inputs, opset) if schema is not None else None
@@ -209,13 +218,38 @@ class Importer:
         if a.type == T.TENSORS:
             return tuple(tensor_to_array(t) for t in a.tensors)
         if a.type == T.GRAPH:
-            return self.graph(a.g, b.scope, subgraph_input_types(n, a.name, b))
+            hints = subgraph_input_types(n, a.name, b)
+            g = self.graph(a.g, b.scope, hints)
+            if n.op_type == "Loop":
+                # Loop-carried values may change shape between iterations: where the body's
+                # outputs differ from the first iteration's types, import it again with symbols.
+                wider = widen_carried(hints, g)
+                if wider != hints:
+                    g = self.graph(a.g, b.scope, wider)
+            return g
         if a.type == T.GRAPHS:
             return tuple(self.graph(g, b.scope) for g in a.graphs)
         if a.type == T.TYPE_PROTO:
             return value_type(a.tp, a.name)
         raise UnsupportedOp(f"{n.op_type} node '{b.node_name}': attribute '{a.name}' has a kind "
                             "dlc does not read", op=n.op_type, node=b.node_name)
+
+    def inline_graph(self, b: GraphBuilder, gp: onnx.GraphProto) -> list[Value]:
+        """Import the nodes of an input-less subgraph into the current graph."""
+        outer = b.scope
+        b.scope = ChainMap({}, outer)
+        try:
+            for t in gp.initializer:
+                b.scope[t.name] = b.const(tensor_to_array(t), t.name)
+            for node in gp.node:
+                self.node(b, node, self.opsets)
+            missing = [o.name for o in gp.output if o.name not in b.scope]
+            if missing:
+                raise InvalidModel(f"{self.where}: subgraph output(s) {', '.join(missing)} are "
+                                   "not produced by any node")
+            return [b.scope[o.name] for o in gp.output]
+        finally:
+            b.scope = outer
 
     # -- functions ---------------------------------------------------------------------------
     def schema_function(self, schema: Any, n: onnx.NodeProto, inputs: Sequence[Value | None],
@@ -388,6 +422,18 @@ def subgraph_input_types(n: onnx.NodeProto, attr: str, b: GraphBuilder) -> list[
             scans.append(v.type.with_shape(v.type.shape[:ax] + v.type.shape[ax + 1:]))
         return state + scans
     return []
+
+
+def widen_carried(hints: list[Type | None], body: Graph) -> list[Type | None]:
+    """Loop body input types where each carried dim the body changes becomes a symbol."""
+    out = list(hints)
+    for k in range(2, len(hints)):
+        h, o = hints[k], body.outputs[k - 1].type if k - 1 < len(body.outputs) else None
+        if isinstance(h, TensorType) and isinstance(o, TensorType) and h.rank == o.rank and h != o:
+            out[k] = TensorType(h.dtype, tuple(
+                a if a == c else Sym(f"loop_carried{k}_d{i}")
+                for i, (a, c) in enumerate(zip(h.shape, o.shape))))
+    return out
 
 
 def make_attrs(d: OpDef, values: dict[str, Any], node_name: str) -> Any:
