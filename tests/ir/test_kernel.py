@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dlc.errors import ParseError, UnsupportedOp
+from dlc.errors import ParseError, UnsupportedOp, VerifyError
 from dlc.ir import DType, Graph, TensorType, interpret, verify, verify_kernel
 from dlc.ir.kernel import (
     BOOL,
@@ -412,3 +412,14 @@ def test_builder_finish_verifies() -> None:
         kb.finish()
     assert math.isfinite(1.0)
     assert MemScope("local") is MemScope.LOCAL
+
+
+def test_dynamic_shared_param_roundtrips_and_is_checked() -> None:
+    text = ("kernel @k(%n: i32, %s: f32* local rw) spmd(1) dynamic_shared(%s) {\n"
+            "  %s[local_id(0):u32] = 1.0\n}\n")
+    k = parse_kernel(text)
+    assert k.dynamic_shared == "s" and print_kernel(k) == text
+    verify_kernel(k)
+    bad = Kernel(k.name, k.params, k.body, k.domain, "n")
+    with pytest.raises(VerifyError, match="must name a flat local buffer parameter"):
+        verify_kernel(bad)

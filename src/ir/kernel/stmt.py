@@ -146,10 +146,14 @@ Param = Buffer | Var
 
 @dataclass(frozen=True)
 class Kernel:
+    """`dynamic_shared` names a LOCAL flat buffer parameter sized by the launch (CUDA `extern
+    __shared__`: `shared_mem=nbytes`) rather than bound to a positional argument."""
+
     name: str
     params: tuple[Param, ...]
     body: Block
     domain: Domain | None = None
+    dynamic_shared: str | None = None
 
     @property
     def is_spmd(self) -> bool:

@@ -144,7 +144,15 @@ class KernelVerifier:
                     self.buffer_decl(p, PARAM_SCOPES, "a parameter")
                 elif not isinstance(p, Var):
                     self.fail(f"parameter {p!r} is neither a Buffer nor a Var")
+            if k.dynamic_shared is not None:
+                self.dynamic_shared(k.dynamic_shared)
             self.block(k.body)
+
+    def dynamic_shared(self, name: str) -> None:
+        self.spmd("dynamic shared memory")
+        b = next((p for p in self.k.params if p.name == name), None)
+        if not isinstance(b, Buffer) or b.scope is not MemScope.LOCAL or b.shape is not None:
+            self.fail(f"dynamic_shared(%{name}) must name a flat local buffer parameter")
 
     def check_type(self, t: ScalarType) -> None:
         if not isinstance(t, ScalarType) or t.lanes < 1:

@@ -120,7 +120,7 @@ class KernelReader:
 
     # -- kernels ---------------------------------------------------------------------------------
     def kernel(self, t: Syn) -> tuple[Kernel, str]:
-        name_tok, params_t, domain_t, ref_tok, body_t = t.children
+        name_tok, params_t, domain_t, dyn_t, ref_tok, body_t = t.children
         self.scopes = [{}]
         decls = params_t.children if params_t is not None else []
         # scalars first: buffer shapes may name any scalar parameter
@@ -144,7 +144,8 @@ class KernelReader:
         body = self.block(body_t)
         name = unquote(name_tok[1:])
         ref = unquote(ref_tok[1:]) if ref_tok is not None else name
-        return Kernel(name, tuple(params), body, domain), ref
+        dyn = unquote(dyn_t.children[0][1:]) if dyn_t is not None else None
+        return Kernel(name, tuple(params), body, domain, dyn), ref
 
     def bufdecl(self, t: Syn) -> Buffer:
         name_tok, elem_tok, shape_t, scope_tok, access_tok = t.children

@@ -287,6 +287,8 @@ def print_kernel(k: Kernel, ref: str | None = None) -> str:
         head += f" spmd({k.domain.ndim})"
         if k.domain.local_size is not None:
             head += f" local_size({', '.join(map(str, k.domain.local_size))})"
+    if k.dynamic_shared is not None:
+        head += f" dynamic_shared(%{quote(k.dynamic_shared)})"
     if ref is not None and ref != k.name:
         head += f" as @{quote(ref)}"
     return "\n".join(_braced(head + " ", k.body, "")) + "\n"
