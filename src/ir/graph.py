@@ -127,14 +127,14 @@ class Graph:
         order = {n: i for i, n in enumerate(self.nodes)}
         g.add_nodes_from(self.nodes)
         for n in self.nodes:
-            for v in _reads(n):
+            for v in reads(n):
                 p = prod.get(v)
                 if p is not None and p is not n:
                     g.add_edge(p, n)
         self.nodes = list(nx.lexicographical_topological_sort(g, key=lambda n: order[n]))
 
 
-def _reads(node: Node) -> Iterator[Value]:
+def reads(node: Node) -> Iterator[Value]:
     """Values a node reads, including outer values read inside its subgraphs."""
     for v in node.inputs:
         if v is not None:

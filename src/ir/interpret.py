@@ -2,13 +2,14 @@
 implementations. The reference target, constant folding and tests all use this."""
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Mapping, MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from ..errors import DlcError, ExecutionError, ShapeError
-from .graph import Graph, Node, Value
+from .graph import Graph, Node, Value, reads
 from .ops import RefCtx, lookup
 from .types import OptionalType, SequenceType, Sym, TensorType, Type
 
@@ -18,19 +19,40 @@ class Interpreter:
 
     def __init__(self, check_types: bool = True):
         self.check_types = check_types
+        self._frees: dict[int, list[list[Value]]] = {}
 
     def run(self, graph: Graph, inputs: Sequence[Any],
             outer: Mapping[Value, Any] | None = None) -> list[Any]:
-        env: dict[Value, Any] = dict(outer) if outer else {}
-        env.update(graph.constants)
+        local: dict[Value, Any] = dict(graph.constants)
+        env: MutableMapping[Value, Any] = ChainMap(local, outer) if outer is not None else local
         bindings: dict[Sym, int] = {}
         for v, x in zip(graph.inputs, inputs):
-            env[v] = x
-        for node in graph.nodes:
+            local[v] = x
+        frees = self._frees_of(graph)
+        for node, dead in zip(graph.nodes, frees):
             self.run_node(node, env, bindings)
+            for v in dead:  # drop values after their last reader: big graphs stay small
+                local.pop(v, None)
         return [env[v] for v in graph.outputs]
 
-    def run_node(self, node: Node, env: dict[Value, Any], bindings: dict[Sym, int]) -> None:
+    def _frees_of(self, graph: Graph) -> list[list[Value]]:
+        """For each node, the values of this graph read for the last time by it."""
+        key = id(graph)
+        if key not in self._frees:
+            last: dict[Value, int] = {}
+            for i, n in enumerate(graph.nodes):
+                for v in reads(n):
+                    last[v] = i
+            keep = set(graph.outputs)
+            frees: list[list[Value]] = [[] for _ in graph.nodes]
+            for v, i in last.items():
+                if v not in keep:
+                    frees[i].append(v)
+            self._frees[key] = frees
+        return self._frees[key]
+
+    def run_node(self, node: Node, env: MutableMapping[Value, Any],
+                 bindings: dict[Sym, int]) -> None:
         d = lookup(node.op)
         args = [None if v is None else env[v] for v in node.inputs]
 
