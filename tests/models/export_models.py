@@ -18,11 +18,28 @@ ALL = VISION + TEXT
 CACHE = Path.home() / ".cache" / "dlc-test-models"
 
 
-def export(name: str, out_dir: Path = CACHE) -> tuple[Path, dict[str, np.ndarray]]:
-    """Write NAME.onnx (opset 17, TorchScript exporter) and return its path and seeded inputs."""
+def _KeywordCall(model):  # noqa: N802 - builds a torch module class lazily (torch is optional)
+    """transformers' forward takes keywords only; the TorchScript exporter passes positions."""
+    import torch
+
+    class KeywordCall(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            out = self.inner(input_ids=input_ids, attention_mask=attention_mask)
+            return out.last_hidden_state
+
+    return KeywordCall(model).eval()
+
+
+def export(name: str, out_dir: Path = CACHE, layers: int = 2) -> tuple[Path, dict[str, np.ndarray]]:
+    """Write NAME.onnx (opset 17, TorchScript exporter) and return its path and seeded inputs;
+    transformers models get `layers` layers (their full depth with layers=0)."""
     import torch
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.onnx"
+    path = out_dir / (f"{name}.onnx" if name in VISION else f"{name}-{layers or 'full'}.onnx")
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     if name in VISION:
@@ -34,11 +51,12 @@ def export(name: str, out_dir: Path = CACHE) -> tuple[Path, dict[str, np.ndarray
     else:
         import transformers
         if name == "bert":
-            cfg = transformers.BertConfig(num_hidden_layers=2)
+            cfg = transformers.BertConfig(**({"num_hidden_layers": layers} if layers else {}))
             model = transformers.BertModel(cfg).eval()
         else:
-            cfg = transformers.GPT2Config(n_layer=2)
+            cfg = transformers.GPT2Config(**({"n_layer": layers} if layers else {}))
             model = transformers.GPT2Model(cfg).eval()
+        model = _KeywordCall(model)
         ids = rng.integers(0, cfg.vocab_size, (1, 16)).astype(np.int64)
         mask = np.ones((1, 16), np.int64)
         args = (torch.from_numpy(ids), torch.from_numpy(mask))
@@ -50,12 +68,12 @@ def export(name: str, out_dir: Path = CACHE) -> tuple[Path, dict[str, np.ndarray
     return path, inputs
 
 
-def compare(name: str, target: str = "reference") -> dict[str, float]:
+def compare(name: str, target: str = "reference", layers: int = 2) -> dict[str, float]:
     """Largest |dlc - ort| / max |ort| over the outputs, and both run times."""
     import onnxruntime as ort
 
     import dlc
-    path, inputs = export(name)
+    path, inputs = export(name, layers=layers)
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feeds = {i.name: inputs[i.name] for i in sess.get_inputs()}
     t0 = time.perf_counter()
@@ -76,10 +94,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("names", nargs="*", default=ALL)
     ap.add_argument("--target", default="reference")
+    ap.add_argument("--layers", type=int, default=2, help="transformer layers (0: full depth)")
     a = ap.parse_args()
     print(f"{'model':22} {'max|dlc-ort|/max|ort|':>22} {'dlc s':>8} {'ort s':>8}")
     for n in a.names:
-        r = compare(n, a.target)
+        r = compare(n, a.target, a.layers)
         print(f"{n:22} {r['rel_err']:22.2e} {r['dlc_s']:8.3f} {r['ort_s']:8.3f}")
 
 
