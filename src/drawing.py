@@ -21,7 +21,8 @@ def _type(v: Value) -> str:
 def to_dot(graph: Graph, groups: dict[int, int] | None = None) -> str:
     """DOT for `graph`; `groups` maps node index -> fused-group id (drawn as clusters)."""
     lines = [f"digraph {_q(graph.name)} {{", "  rankdir=TB;",
-             '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", fontname="Helvetica"];']
+             '  node [shape=box, style="rounded,filled", fillcolor="#eef3fb", '
+             'fontname="Helvetica"];']
     ids: dict[Value, str] = {}
     for i, v in enumerate(graph.inputs):
         ids[v] = f"in{i}"

@@ -3,7 +3,7 @@ implementations. The reference target, constant folding and tests all use this."
 from __future__ import annotations
 
 from collections import ChainMap
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import MutableMapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ class Interpreter:
         self._frees: dict[int, list[list[Value]]] = {}
 
     def run(self, graph: Graph, inputs: Sequence[Any],
-            outer: Mapping[Value, Any] | None = None) -> list[Any]:
+            outer: MutableMapping[Value, Any] | None = None) -> list[Any]:
         local: dict[Value, Any] = dict(graph.constants)
         env: MutableMapping[Value, Any] = ChainMap(local, outer) if outer is not None else local
         bindings: dict[Sym, int] = {}

@@ -6,7 +6,8 @@ from onnx import TensorProto as T
 from ...errors import UnsupportedOp
 from ...ir import DType
 
-_FROM: dict[int, DType] = {T.FLOAT: DType.F32, T.UINT8: DType.U8, T.INT8: DType.I8, T.UINT16: DType.U16,
+_FROM: dict[int, DType] = {
+         T.FLOAT: DType.F32, T.UINT8: DType.U8, T.INT8: DType.I8, T.UINT16: DType.U16,
          T.INT16: DType.I16, T.INT32: DType.I32, T.INT64: DType.I64, T.STRING: DType.STRING,
          T.BOOL: DType.BOOL, T.FLOAT16: DType.F16, T.DOUBLE: DType.F64, T.UINT32: DType.U32,
          T.UINT64: DType.U64, T.COMPLEX64: DType.C64, T.COMPLEX128: DType.C128,
