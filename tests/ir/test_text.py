@@ -478,3 +478,9 @@ def test_onnx_if_model_roundtrip() -> None:
     g = _import(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
     text = roundtrip(g)
     assert "then_branch=graph @then_body() {" in text and "else_branch=graph @else_body() {" in text
+
+
+def test_node_without_braces_takes_default_attrs():
+    from dlc.ir.ops.shape import ShapeAttrs
+    g = parse_module("graph @g(%x: f32[2, 3]) {\n  %y = Shape(%x) : i64[2]\n  return %y\n}\n")
+    assert g.nodes[0].attrs == ShapeAttrs()

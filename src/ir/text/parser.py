@@ -145,14 +145,20 @@ class ModuleReader:
         op = unquote(str(op_t.children[0]))
         inputs = [None if i.data == "no_input" else self.value(scope, i.children[0])
                   for i in (ins_t.children if ins_t is not None else [])]
+        d = OPS.get(op)
+        if d is None:
+            self.fail(op_t, f"unknown op '{op}' (not in the op table)")
         attrs = None
         if attrs_t is not None:
-            d = OPS.get(op)
-            if d is None:
-                self.fail(op_t, f"unknown op '{op}' (not in the op table)")
             if d.attrs is None:
                 self.fail(attrs_t, f"{op} takes no attributes")
             attrs = self.struct(d.attrs, attrs_t, scope)
+        elif d.attrs is not None:  # no braces: every attribute takes its default
+            try:
+                attrs = d.attrs()
+            except TypeError:
+                self.fail(op_t, f"{op} needs attributes: "
+                          f"{', '.join(f.name for f in dataclasses.fields(d.attrs))}")
         out_toks = outs_t.children if outs_t is not None else []
         types = [self.value_type(x) for x in (types_t.children if types_t is not None else [])]
         if len(types) != len(out_toks):
