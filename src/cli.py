@@ -201,8 +201,7 @@ def cmd_inspect(a: argparse.Namespace) -> int:
     graph = (api.load(a.input).graph if Path(a.input).is_dir()
              else api.compile_graph(api.import_graph(a.input, options), options).graph)
     if a.format == "text":
-        from .ir.text import print_graph
-        text = print_graph(graph)
+        text = _ir_text(graph)
     else:
         from .drawing import to_dot, to_svg
         text = to_dot(graph)
@@ -213,7 +212,6 @@ def cmd_inspect(a: argparse.Namespace) -> int:
 
 
 def cmd_opt(a: argparse.Namespace) -> int:
-    from .ir.text import print_graph
     from .passes import run_passes
     options = api.make_options(frontend=a.frontend, debug=a.debug)
     graph = api.import_graph(a.input, options)
@@ -221,11 +219,11 @@ def cmd_opt(a: argparse.Namespace) -> int:
 
     def after(name: str, g: Any) -> None:
         print(f"// ----- IR after {name} -----")
-        print(print_graph(g))
+        print(_ir_text(g))
 
     graph = run_passes(graph, names, options, print_after=after if a.print_after_all else None)
     if not a.print_after_all or a.output:
-        _emit(print_graph(graph), a.output)
+        _emit(_ir_text(graph), a.output)
     return 0
 
 
@@ -250,6 +248,12 @@ def cmd_simulate(a: argparse.Namespace) -> int:
     if len(nz) > a.limit:
         print(f"... {len(nz) - a.limit} more nonzero amplitudes (--limit)")
     return 0
+
+
+def _ir_text(graph: Any) -> str:
+    """IR text for people: large constants appear by name, not element by element."""
+    from .ir.text import print_module
+    return print_module(graph)[0]
 
 
 def _emit(text: str, path: str | None) -> None:
