@@ -10,6 +10,8 @@ from . import (
     gather_scatter,  # noqa: F401
     kernel_call,  # noqa: F401
     loss,  # noqa: F401
+    ml,  # noqa: F401
+    ml_trees,  # noqa: F401
     nn_conv,  # noqa: F401
     nn_linalg,  # noqa: F401
     nn_norm,  # noqa: F401
@@ -29,6 +31,8 @@ from . import (
     signal,  # noqa: F401
     softmax,  # noqa: F401
     strings,  # noqa: F401
+    text_features,  # noqa: F401
+    training,  # noqa: F401
 )
 from .registry import OPS, InferCtx, OpDef, RefCtx, lookup, op
 
