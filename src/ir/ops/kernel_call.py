@@ -11,9 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import UnsupportedOp
+import numpy as np
+
+from ...errors import ExecutionError
 from ..kernel.expr import Buffer, Const, Var
 from ..kernel.stmt import Kernel
+from ..kernel.types import MemScope
 from ..types import Dim, TensorType, Type
 from .registry import InferCtx, RefCtx, op
 
@@ -94,10 +97,50 @@ def _declared_type(c: InferCtx, b: Buffer, known: dict[str, int]) -> TensorType:
 
 
 def _reference(attrs: KernelCallAttrs, *inputs: Any, ctx: RefCtx) -> Any:
-    raise UnsupportedOp(f"KernelCall node '{ctx.node_name}': running kernel "
-                        f"'{attrs.kernel.name}' on the reference target needs a kernel "
-                        "interpreter, which dlc does not have yet", op="KernelCall",
-                        node=ctx.node_name)
+    """Run the kernel interpreter on copies of the inputs (values are immutable); the written
+    buffers, in parameter order, are the results."""
+    from ..kernel.interpret import run_kernel
+
+    k = attrs.kernel
+    where = f"KernelCall node '{ctx.node_name}'"
+    if k.domain is not None and attrs.global_size is None:
+        raise ExecutionError(f"{where}: kernel '{k.name}' is SPMD and the call gives no global "
+                             "size")
+    known = {p.name: int(np.asarray(x)) for p, x in zip(k.params, inputs)
+             if isinstance(p, Var) and p.type.is_int and p.type.lanes == 1}
+    args: list[Any] = []
+    outs: list[Any] = []
+    for p, x in zip(k.params, inputs):
+        if isinstance(p, Var):
+            a = np.asarray(x)
+            args.append(a.reshape(-1) if p.type.lanes > 1 else a[()])
+            continue
+        if x is None:
+            arr = np.zeros(_count(p, known), p.elem.dtype.np)
+        elif p.scope is MemScope.LOCAL:  # its contents belong to the launch: only the size counts
+            arr = np.asarray(x)
+        else:
+            arr = np.array(x, dtype=p.elem.dtype.np, order="C", copy=True)
+        args.append(arr.nbytes if p.scope is MemScope.LOCAL else arr)
+        if p.write:
+            outs.append(arr)
+    run_kernel(k, args, attrs.global_size, attrs.local_size)
+    return tuple(outs) if len(outs) != 1 else outs[0]
+
+
+def _count(b: Buffer, known: dict[str, int]) -> tuple[int, ...]:
+    """The declared shape of a buffer bound to none, from the call's scalar arguments."""
+    if b.shape is None:
+        raise ExecutionError(f"buffer %{b.name} is flat and bound to none: its size is unknown")
+    dims: list[int] = []
+    for d in b.shape:
+        if isinstance(d, Const):
+            dims.append(int(d.value))
+        elif isinstance(d, Var) and d.name in known:
+            dims.append(known[d.name])
+        else:
+            raise ExecutionError(f"buffer %{b.name}: dimension `{d}` is not known")
+    return tuple(dims) + ((b.elem.lanes,) if b.elem.lanes > 1 else ())
 
 
 op("KernelCall", KernelCallAttrs, infer=_infer, reference=_reference, traits=("kernel_call",),
