@@ -103,18 +103,18 @@ def launch_geometry(k: Kernel, global_size: int | Sequence[int] | None,
     return Geometry(tuple(ls) + pad, groups, off[:3], len(gs))  # type: ignore[arg-type]
 
 
-def _eval_int(e: Expr, env: dict[str, int], k: Kernel) -> int:
+def eval_dim(e: Expr, env: dict[str, int], k: Kernel) -> int:
     """A buffer dimension from the kernel's scalar arguments."""
     if isinstance(e, Const):
         return int(e.value)
     if isinstance(e, Var) and e.name in env:
         return env[e.name]
     if isinstance(e, Cast):
-        return _eval_int(e.x, env, k)
+        return eval_dim(e.x, env, k)
     if isinstance(e, Unary) and e.op == "neg":
-        return -_eval_int(e.x, env, k)
+        return -eval_dim(e.x, env, k)
     if isinstance(e, Binary):
-        a, b = _eval_int(e.a, env, k), _eval_int(e.b, env, k)
+        a, b = eval_dim(e.a, env, k), eval_dim(e.b, env, k)
         ops = {"add": a + b, "sub": a - b, "mul": a * b, "min": min(a, b), "max": max(a, b),
                "shl": a << b if b >= 0 else 0, "shr": a >> b if b >= 0 else 0}
         if e.op in ops:
@@ -167,7 +167,7 @@ def _buffer(p: Buffer, x: Any, env: dict[str, int], k: Kernel) -> Mem:
         flat = flat.reshape(-1, lanes)
     dims = None
     if p.shape is not None:
-        dims = tuple(_eval_int(d, env, k) for d in p.shape)
+        dims = tuple(eval_dim(d, env, k) for d in p.shape)
         if int(np.prod(dims)) > len(flat) or min(dims, default=0) < 0:
             raise InputError(f"kernel '{k.name}': buffer %{p.name} is declared "
                              f"[{', '.join(map(str, dims))}] ({int(np.prod(dims))} elements), "
