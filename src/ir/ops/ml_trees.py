@@ -131,7 +131,7 @@ def _erfinv(y: np.ndarray) -> np.ndarray:
         erf = np.vectorize(math.erf, otypes=[np.float64])
         for _ in range(3):
             x = x - (erf(x) - y) / (2 / math.sqrt(math.pi) * np.exp(-x * x))
-    return np.where(np.abs(y) >= 1, np.sign(y) * np.inf, x)
+    return np.where(np.abs(y) == 1, np.sign(y) * np.inf, np.where(np.abs(y) > 1, np.nan, x))
 
 
 def post_transform(score: np.ndarray, how: str) -> np.ndarray:
@@ -271,3 +271,249 @@ def _ensemble(a: TreeEnsembleAttrs, x: np.ndarray) -> np.ndarray:
 
 op("TreeEnsemble", TreeEnsembleAttrs, versions=(5,), domain=DOMAIN, infer=_ensemble_rule,
    reference=_ensemble)
+
+
+# -- TreeEnsembleRegressor and TreeEnsembleClassifier (before opset 5) -------------------------
+
+def _legacy_forest(a: Any, x_dtype: np.dtype, leaf_tree: np.ndarray, leaf_node: np.ndarray,
+                   leaf_target: np.ndarray, leaf_weight: np.ndarray) -> Forest:
+    """The Forest of nodes named by (tree id, node id), leaves being nodes of mode LEAF whose
+    (target, weight) pairs are listed apart, also by (tree id, node id)."""
+    trees, ids = _array(a.nodes_treeids), _array(a.nodes_nodeids)
+    n = len(ids)
+    names = [str(m) for m in (a.nodes_modes or ())]
+    if any(len(v) != n for v in (names, _array(a.nodes_featureids),
+                                  _array(a.nodes_truenodeids), _array(a.nodes_falsenodeids))):
+        raise ValueError("the nodes_* attributes have different lengths")
+    unknown = sorted(set(names) - set(OLD_MODES) - {"LEAF"})
+    if unknown:
+        raise ValueError(f"unknown node mode(s) {', '.join(unknown)}")
+    is_leaf = np.array([m == "LEAF" for m in names], dtype=bool)
+    span = int(max(ids.max(initial=0), _array(a.nodes_truenodeids).max(initial=0),
+                   _array(a.nodes_falsenodeids).max(initial=0), leaf_node.max(initial=0))) + 1
+    key = trees * span + ids
+    order = np.argsort(key, kind="stable")
+
+    def position(tree: np.ndarray, node: np.ndarray, what: str) -> np.ndarray:
+        wanted = tree * span + node
+        at = np.minimum(np.searchsorted(key, wanted, sorter=order), max(n - 1, 0))
+        found = order[at] if n else at
+        if n == 0 or np.any(key[found] != wanted):
+            raise ValueError(f"{what} names a node that the nodes_* attributes do not define")
+        return found
+
+    branch = ~is_leaf
+    true_next = np.arange(n)
+    false_next = np.arange(n)
+    true_next[branch] = position(trees[branch], _array(a.nodes_truenodeids)[branch],
+                                 "nodes_truenodeids")
+    false_next[branch] = position(trees[branch], _array(a.nodes_falsenodeids)[branch],
+                                  "nodes_falsenodeids")
+    # a tree's root is its first node
+    _, roots = np.unique(trees, return_index=True)
+    owner = position(leaf_tree, leaf_node, "a leaf's (tree id, node id)") if len(leaf_node) \
+        else np.zeros(0, dtype=np.int64)
+    by_leaf = np.argsort(owner, kind="stable")
+    values = a.nodes_values_as_tensor if a.nodes_values_as_tensor is not None else a.nodes_values
+    tracks = _array(a.nodes_missing_value_tracks_true)
+    return Forest(
+        roots=roots, root_is_leaf=is_leaf[roots],
+        feature=_array(a.nodes_featureids), mode=np.array([OLD_MODES.get(m, LEQ) for m in names],
+                                                          dtype=np.int64),
+        split=_thresholds(x_dtype, _array(values, np.float64)),
+        true_next=true_next, true_is_leaf=is_leaf[true_next],
+        false_next=false_next, false_is_leaf=is_leaf[false_next],
+        nan_goes_true=tracks.astype(bool) if len(tracks) else np.zeros(n, dtype=bool),
+        members={}, start=np.searchsorted(owner[by_leaf], np.arange(n + 1)),
+        targets=leaf_target[by_leaf], weights=leaf_weight[by_leaf])
+
+
+def _pick(as_tensor: np.ndarray | None, floats: tuple[float, ...] | None) -> np.ndarray:
+    return _array(as_tensor if as_tensor is not None else floats, np.float64)
+
+
+@dataclass(frozen=True)
+class TreeEnsembleRegressorAttrs:
+    aggregate_function: str = "SUM"
+    base_values: tuple[float, ...] | None = None
+    base_values_as_tensor: np.ndarray | None = None
+    n_targets: int | None = None
+    nodes_falsenodeids: tuple[int, ...] | None = None
+    nodes_featureids: tuple[int, ...] | None = None
+    nodes_hitrates: tuple[float, ...] | None = None
+    nodes_hitrates_as_tensor: np.ndarray | None = None
+    nodes_missing_value_tracks_true: tuple[int, ...] | None = None
+    nodes_modes: tuple[str, ...] | None = None
+    nodes_nodeids: tuple[int, ...] | None = None
+    nodes_treeids: tuple[int, ...] | None = None
+    nodes_truenodeids: tuple[int, ...] | None = None
+    nodes_values: tuple[float, ...] | None = None
+    nodes_values_as_tensor: np.ndarray | None = None
+    post_transform: str = "NONE"
+    target_ids: tuple[int, ...] | None = None
+    target_nodeids: tuple[int, ...] | None = None
+    target_treeids: tuple[int, ...] | None = None
+    target_weights: tuple[float, ...] | None = None
+    target_weights_as_tensor: np.ndarray | None = None
+
+
+def _regressor_targets(a: TreeEnsembleRegressorAttrs) -> int:
+    return a.n_targets if a.n_targets is not None else max(a.target_ids or (), default=-1) + 1
+
+
+def regressor_forest(a: TreeEnsembleRegressorAttrs, x_dtype: np.dtype) -> Forest:
+    return _legacy_forest(a, x_dtype, _array(a.target_treeids), _array(a.target_nodeids),
+                          _array(a.target_ids),
+                          _pick(a.target_weights_as_tensor, a.target_weights))
+
+
+def _check_legacy(c: InferCtx, forest: Forest, n_targets: int, base: np.ndarray,
+                  base_sizes: tuple[int, ...]) -> None:
+    if c.attrs.post_transform not in POST_TRANSFORMS:
+        raise c.error(f"unknown post_transform {c.attrs.post_transform!r}")
+    if len(base) not in base_sizes:
+        raise c.error(f"base_values has {len(base)} entries for {n_targets} targets/classes")
+    forest.check(c.t(0).shape[-1], n_targets)
+
+
+def _regressor_rule(c: InferCtx) -> list[Type]:
+    x = _features(c)
+    a: TreeEnsembleRegressorAttrs = c.attrs
+    if a.aggregate_function not in AGGREGATES:
+        raise c.error(f"unknown aggregate_function {a.aggregate_function!r}")
+    try:
+        n = _regressor_targets(a)
+        _check_legacy(c, regressor_forest(a, x.dtype.np), n,
+                      _pick(a.base_values_as_tensor, a.base_values), (0, n))
+    except ValueError as e:
+        raise c.error(str(e)) from None
+    rows: Dim = x.shape[0] if x.rank == 2 else 1
+    return [TensorType(DType.F32, (rows, _regressor_targets(a)))]
+
+
+def _regressor(a: TreeEnsembleRegressorAttrs, x: np.ndarray) -> np.ndarray:
+    f = regressor_forest(a, x.dtype)
+    score, _ = aggregate(f, walk(f, _as_rows(x)), _regressor_targets(a), a.aggregate_function)
+    base = _pick(a.base_values_as_tensor, a.base_values)
+    if len(base):
+        score = score + base
+    return post_transform(score, a.post_transform).astype(np.float32)
+
+
+op("TreeEnsembleRegressor", TreeEnsembleRegressorAttrs, versions=(1, 3, 5), domain=DOMAIN,
+   infer=_regressor_rule, reference=_regressor)
+
+
+@dataclass(frozen=True)
+class TreeEnsembleClassifierAttrs:
+    base_values: tuple[float, ...] | None = None
+    base_values_as_tensor: np.ndarray | None = None
+    class_ids: tuple[int, ...] | None = None
+    class_nodeids: tuple[int, ...] | None = None
+    class_treeids: tuple[int, ...] | None = None
+    class_weights: tuple[float, ...] | None = None
+    class_weights_as_tensor: np.ndarray | None = None
+    classlabels_int64s: tuple[int, ...] | None = None
+    classlabels_strings: tuple[str, ...] | None = None
+    nodes_falsenodeids: tuple[int, ...] | None = None
+    nodes_featureids: tuple[int, ...] | None = None
+    nodes_hitrates: tuple[float, ...] | None = None
+    nodes_hitrates_as_tensor: np.ndarray | None = None
+    nodes_missing_value_tracks_true: tuple[int, ...] | None = None
+    nodes_modes: tuple[str, ...] | None = None
+    nodes_nodeids: tuple[int, ...] | None = None
+    nodes_treeids: tuple[int, ...] | None = None
+    nodes_truenodeids: tuple[int, ...] | None = None
+    nodes_values: tuple[float, ...] | None = None
+    nodes_values_as_tensor: np.ndarray | None = None
+    post_transform: str = "NONE"
+
+
+def _labels(a: TreeEnsembleClassifierAttrs) -> tuple[Any, ...]:
+    return a.classlabels_strings or a.classlabels_int64s or ()
+
+
+def classifier_forest(a: TreeEnsembleClassifierAttrs, x_dtype: np.dtype) -> Forest:
+    return _legacy_forest(a, x_dtype, _array(a.class_treeids), _array(a.class_nodeids),
+                          _array(a.class_ids), _pick(a.class_weights_as_tensor, a.class_weights))
+
+
+def _classifier_rule(c: InferCtx) -> list[Type]:
+    x = _features(c)
+    a: TreeEnsembleClassifierAttrs = c.attrs
+    if bool(a.classlabels_strings) == bool(a.classlabels_int64s):
+        raise c.error("needs exactly one of classlabels_strings and classlabels_int64s")
+    try:
+        n = len(_labels(a))
+        shares_one_base = (1,) if n == 2 else ()  # two classes may share one base value
+        _check_legacy(c, classifier_forest(a, x.dtype.np), n,
+                      _pick(a.base_values_as_tensor, a.base_values), (0, n, *shares_one_base))
+    except ValueError as e:
+        raise c.error(str(e)) from None
+    rows: Dim = x.shape[0] if x.rank == 2 else 1
+    label = DType.STRING if a.classlabels_strings else DType.I64
+    return [TensorType(label, (rows,)), TensorType(DType.F32, (rows, len(_labels(a))))]
+
+
+def _two_classes(a: TreeEnsembleClassifierAttrs, f: Forest, score: np.ndarray,
+                 scored: np.ndarray, base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Label positions and scores of a two-class ensemble, as ONNX Runtime decides them.
+
+    With weights for one class only (the "binary case"), that class's score is the positive
+    one: above 0.5 (all weights >= 0) or 0 (some < 0) it picks the second label, and a row with
+    no score for the second class reports [1 - s, s] (or [-s, s]) for the first class's s."""
+    s0, s1 = score[:, 0].copy(), score[:, 1].copy()
+    has0, has1 = scored[:, 0], scored[:, 1]
+    one_score = ~has1  # rows reduced to a single score (the first class's)
+    if len(base) == 2:
+        # with the second class scored, the first class's score moves to the second
+        s1, s0 = np.where(has1, base[1] + s0, s1 + base[1]), np.where(has1, -(base[1] + s0),
+                                                                      s0 + base[0])
+        one_score = np.zeros_like(has1)
+    elif len(base) == 1:
+        s0 = s0 + base[0]
+    positive = np.where(~one_score & has1, s1, np.where(has0, s0, 0.0))
+    binary = len(np.unique(_array(a.class_ids))) == 1
+    all_positive = bool(np.all(f.weights >= 0))
+    if binary and all_positive:
+        first_is_one_minus = True
+        label = (positive > 0.5).astype(np.int64)
+    else:
+        first_is_one_minus = False
+        label = (positive > 0).astype(np.int64)
+    z0, z1 = np.where(has0, s0, 0.0), np.where(has1, s1, 0.0)
+    z = post_transform(np.stack([z0, z1], axis=1), a.post_transform)
+    # rows left with one score (z0) fill in the second one
+    v = z0
+    if a.post_transform == "PROBIT":
+        single = np.stack([post_transform(v, "PROBIT"), np.zeros_like(v)], axis=1)
+    elif len(base) == 1 and not binary:
+        single = np.stack([v, np.zeros_like(v)], axis=1)
+    elif a.post_transform == "LOGISTIC":
+        single = np.stack([post_transform(-v, "LOGISTIC"), post_transform(v, "LOGISTIC")], axis=1)
+    elif first_is_one_minus:
+        single = np.stack([1 - v, v], axis=1)
+    else:
+        single = np.stack([-v, v], axis=1)
+    return label, np.where(one_score[:, None], single, z)
+
+
+def _classifier(a: TreeEnsembleClassifierAttrs, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    labels = _labels(a)
+    f = classifier_forest(a, x.dtype)
+    score, scored = aggregate(f, walk(f, _as_rows(x)), len(labels), "SUM")
+    base = _pick(a.base_values_as_tensor, a.base_values)
+    if len(labels) == 2:
+        picked, z = _two_classes(a, f, score, scored, base)
+    else:
+        if len(base):
+            score, scored = score + base, np.ones_like(scored)
+        # the best scored class (the first of equals); rows with no score pick the first class
+        picked = np.argmax(np.where(scored, score, -np.inf), axis=1)
+        z = post_transform(np.where(scored, score, 0.0), a.post_transform)
+    out_labels = np.array(labels, dtype=object if a.classlabels_strings else np.int64)[picked]
+    return out_labels, z.astype(np.float32)
+
+
+op("TreeEnsembleClassifier", TreeEnsembleClassifierAttrs, versions=(1, 3, 5), domain=DOMAIN,
+   infer=_classifier_rule, reference=_classifier)
