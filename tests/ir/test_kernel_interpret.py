@@ -173,7 +173,7 @@ def test_out_of_bounds_accesses_name_kernel_buffer_index_and_work_item() -> None
         run_kernel(w, [f32(16)], (4, 4), (2, 2))
 
 
-def test_bounds_are_checked_per_dimension_of_local_and_private_arrays() -> None:
+def test_bounds_of_local_and_private_arrays() -> None:
     k = K("""
     kernel @tile(%j: i32, %y: f32* global w) spmd(1) {
       alloc %t: f32[4, 4] local rw
@@ -185,13 +185,20 @@ def test_bounds_are_checked_per_dimension_of_local_and_private_arrays() -> None:
     }""")
     y = np.zeros(4, np.float32)
     with pytest.raises(ExecutionError, match=r"out-of-bounds write of local buffer 't' at index "
-                                             r"\[0, 4\]; it has shape \[4, 4\]"):
-        run_kernel(k, [4, y], 4, 4)
+                                             r"\[3, 4\]; it has shape \[4, 4\];.*local id \(3,\)"):
+        run_kernel(k, [4, y], 4, 4)  # rows 0-2 run into the next row: C allows that
     with pytest.raises(ExecutionError, match=r"read of private buffer 'p' at index \[-3\]; it "
                                              r"has 2 elements"):
         run_kernel(k, [0, y], 4, 4)
     run_kernel(k, [3, y], 4, 4)
     assert (y == 2).all()
+    lead = K("""
+    kernel @lead(%y: f32* global w) spmd(1) {
+      alloc %t: f32[4, 4] local rw
+      %t[local_id(0) + 1, -1] = 1.0
+    }""")
+    with pytest.raises(ExecutionError, match=r"write of local buffer 't' at index \[4, -1\]"):
+        run_kernel(lead, [y], 4, 4)
 
 
 def test_accesses_work_items_do_not_execute_never_fault() -> None:

@@ -69,23 +69,18 @@ class MemoryOps:
     def flat_index(self, mem: Mem, idx: tuple[Value, ...], m: Mask, site: int, extent: int,
                    what: str) -> Value:
         """The element offset into `mem.data` for each work-item (0 where inactive), after
-        checking every dimension of the index of every active work-item."""
+        checking the index of every active work-item: each leading dimension within its extent,
+        and the whole offset within the buffer (a row pointer may run past its row, as C code
+        that flattens a 2-D array does)."""
         dims = mem.dims
-        last = len(dims) - 1
         flat: Value = None
         for k, (i, d) in enumerate(zip(idx, dims)):
             a = np.asarray(i)
             ai = a if a.dtype == np.int64 else a.astype(np.int64)
-            hi = d - (extent if k == last else 1)
-            if ai.ndim == 0:
-                if not 0 <= int(ai) <= hi and (m is None or m.any()):
-                    self._out_of_bounds(mem, idx, m, site, extent, what)
-            elif m is None:
-                if ai.min() < 0 or ai.max() > hi:
-                    self._out_of_bounds(mem, idx, m, site, extent, what)
-            elif (m & ((ai < 0) | (ai > hi))).any():
-                self._out_of_bounds(mem, idx, m, site, extent, what)
+            if k < len(dims) - 1:
+                self._check(mem, idx, m, site, extent, what, ai, d - 1)
             flat = ai if flat is None else flat * d + ai
+        self._check(mem, idx, m, site, extent, what, flat, int(np.prod(dims)) - extent)
         if mem.kind == GROUP:
             flat = flat + self.group_slot * mem.stride
         elif mem.kind == LANE:
@@ -94,19 +89,22 @@ class MemoryOps:
             flat = np.where(m, flat, 0)
         return flat
 
-    def _out_of_bounds(self, mem: Mem, idx: tuple[Value, ...], m: Mask, site: int, extent: int,
-                       what: str) -> NoReturn:
-        dims = mem.dims
-        bad = np.zeros(self.L, np.bool_)
-        for k, (i, d) in enumerate(zip(idx, dims)):
-            ai = np.asarray(i).astype(np.int64)
-            hi = d - (extent if k == len(dims) - 1 else 1)
-            bad |= np.broadcast_to((ai < 0) | (ai > hi), (self.L,))
-        if m is not None:
-            bad &= m
-        lane = int(np.argmax(bad))
-        values = [int(np.broadcast_to(np.asarray(i), (self.L,))[lane]) for i in idx]
-        self.fail_access(mem, site, lane, values, what, extent)
+    def _check(self, mem: Mem, idx: tuple[Value, ...], m: Mask, site: int, extent: int,
+               what: str, i: Value, hi: int) -> None:
+        """Fail unless 0 <= i <= hi in every active work-item."""
+        if np.ndim(i) == 0:
+            ok = 0 <= int(i) <= hi or (m is not None and not m.any())
+        elif m is None:
+            ok = bool(i.min() >= 0 and i.max() <= hi)
+        else:
+            ok = not (m & ((i < 0) | (i > hi))).any()
+        if not ok:
+            bad = np.broadcast_to((np.asarray(i) < 0) | (np.asarray(i) > hi), (self.L,))
+            if m is not None:
+                bad = bad & m
+            lane = int(np.argmax(bad))
+            values = [int(np.broadcast_to(np.asarray(x), (self.L,))[lane]) for x in idx]
+            self.fail_access(mem, site, lane, values, what, extent)
 
     # -- loads and stores ------------------------------------------------------------------------
     def load(self, mem: Mem, idx: tuple[Value, ...], m: Mask, site: int, vl: int = 1) -> Value:
