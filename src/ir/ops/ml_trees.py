@@ -461,14 +461,17 @@ def _two_classes(a: TreeEnsembleClassifierAttrs, f: Forest, score: np.ndarray,
 
     With weights for one class only (the "binary case"), that class's score is the positive
     one: above 0.5 (all weights >= 0) or 0 (some < 0) it picks the second label, and a row with
-    no score for the second class reports [1 - s, s] (or [-s, s]) for the first class's s."""
+    no score for the second class reports [1 - s, s] (or [-s, s]) for the first class's s.
+    Where ONNX Runtime reports the positions 0/1 themselves as int64 labels (two classes, both
+    weighted), this reports the labels at those positions."""
     s0, s1 = score[:, 0].copy(), score[:, 1].copy()
     has0, has1 = scored[:, 0], scored[:, 1]
     one_score = ~has1  # rows reduced to a single score (the first class's)
     if len(base) == 2:
-        # with the second class scored, the first class's score moves to the second
-        s1, s0 = np.where(has1, base[1] + s0, s1 + base[1]), np.where(has1, -(base[1] + s0),
-                                                                      s0 + base[0])
+        # where the second class is scored, it becomes base[1] + the first class's score and
+        # the first class its negation; elsewhere each class adds its own base value
+        moved = base[1] + s0
+        s0, s1 = np.where(has1, -moved, s0 + base[0]), np.where(has1, moved, s1 + base[1])
         one_score = np.zeros_like(has1)
     elif len(base) == 1:
         s0 = s0 + base[0]
