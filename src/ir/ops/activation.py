@@ -8,8 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import Stage, TensorArg, clip, maximum, minimum, select
+from ..dtype import DType
+from ..kernel.expr import Expr, Math
 from ..types import Type
-from .elementwise import apply, check_dtype, erf, is_numeric, sigmoid, unary
+from .elementwise import apply, check_dtype, erf, is_numeric, sigmoid, sigmoid_expr, unary
 from .registry import InferCtx, broadcast_shapes, op
 
 
@@ -17,19 +21,33 @@ def _softplus(x: np.ndarray) -> np.ndarray:
     return np.logaddexp(0, x)  # log(1 + exp(x)) without overflow for large x
 
 
+def _softplus_expr(w: Expr) -> Expr:
+    # numpy's logaddexp(0, w): the larger term plus log1p(exp(-|difference|))
+    return select(w < 0.0, Math("log1p", (Math("exp", (w,)),)),
+                  w + Math("log1p", (Math("exp", (-w,)),)))
+
+
+def _expm1(w: Expr) -> Expr:
+    return Math("expm1", (w,))
+
+
 _float_unary = unary()
 _numeric_unary = unary(is_numeric, "a numeric tensor")
 
 op("Relu", versions=(1, 6, 13, 14), traits=("elementwise",), infer=_numeric_unary,
-   reference=lambda a, x: apply(lambda w: np.maximum(w, 0), x, x))
+   reference=lambda a, x: apply(lambda w: np.maximum(w, 0), x, x),
+   compute=cp.unary(lambda w: maximum(w, 0)))
 op("Softplus", versions=(1, 22), traits=("elementwise",), infer=_float_unary,
-   reference=lambda a, x: apply(_softplus, x, x))
+   reference=lambda a, x: apply(_softplus, x, x), compute=cp.unary(_softplus_expr))
 op("Softsign", versions=(1, 22), traits=("elementwise",), infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: w / (1 + np.abs(w)), x, x))
+   reference=lambda a, x: apply(lambda w: w / (1 + np.abs(w)), x, x),
+   compute=cp.unary(lambda w: w / (1.0 + abs(w))))
 op("Mish", versions=(18, 22), traits=("elementwise",), infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: w * np.tanh(_softplus(w)), x, x))
+   reference=lambda a, x: apply(lambda w: w * np.tanh(_softplus(w)), x, x),
+   compute=cp.unary(lambda w: w * Math("tanh", (_softplus_expr(w),))))
 op("HardSwish", versions=(14, 22), traits=("elementwise",), infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: w * np.clip(w / 6 + 0.5, 0, 1), x, x))
+   reference=lambda a, x: apply(lambda w: w * np.clip(w / 6 + 0.5, 0, 1), x, x),
+   compute=cp.unary(lambda w: w * clip(w / 6.0 + 0.5, 0.0, 1.0)))
 
 
 @dataclass(frozen=True)
@@ -39,7 +57,8 @@ class LeakyReluAttrs:
 
 op("LeakyRelu", LeakyReluAttrs, versions=(1, 6, 16), traits=("elementwise",),
    infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: np.where(w >= 0, w, w * a.alpha), x, x))
+   reference=lambda a, x: apply(lambda w: np.where(w >= 0, w, w * a.alpha), x, x),
+   compute=lambda a, x: cp.elementwise(x.dtype, lambda w: select(w >= 0.0, w, w * a.alpha), x))
 
 
 @dataclass(frozen=True)
@@ -48,7 +67,9 @@ class EluAttrs:
 
 
 op("Elu", EluAttrs, versions=(1, 6, 22), traits=("elementwise",), infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: np.where(w >= 0, w, a.alpha * np.expm1(w)), x, x))
+   reference=lambda a, x: apply(lambda w: np.where(w >= 0, w, a.alpha * np.expm1(w)), x, x),
+   compute=lambda a, x: cp.elementwise(
+       x.dtype, lambda w: select(w >= 0.0, w, a.alpha * _expm1(w)), x))
 
 
 @dataclass(frozen=True)
@@ -61,8 +82,12 @@ def _celu(a: CeluAttrs, x: np.ndarray) -> np.ndarray:
                  x, x)
 
 
+def _celu_expr(a: CeluAttrs, w: Expr) -> Expr:
+    return maximum(w, 0.0) + minimum(a.alpha * _expm1(w / a.alpha), 0.0)
+
+
 op("Celu", CeluAttrs, versions=(12, 28), traits=("elementwise",), infer=_float_unary,
-   reference=_celu)
+   reference=_celu, compute=lambda a, x: cp.elementwise(x.dtype, lambda w: _celu_expr(a, w), x))
 
 
 @dataclass(frozen=True)
@@ -73,7 +98,9 @@ class SeluAttrs:
 
 op("Selu", SeluAttrs, versions=(1, 6, 22), traits=("elementwise",), infer=_float_unary,
    reference=lambda a, x: apply(
-       lambda w: a.gamma * np.where(w > 0, w, a.alpha * np.expm1(w)), x, x))
+       lambda w: a.gamma * np.where(w > 0, w, a.alpha * np.expm1(w)), x, x),
+   compute=lambda a, x: cp.elementwise(
+       x.dtype, lambda w: a.gamma * select(w > 0.0, w, a.alpha * _expm1(w)), x))
 
 
 @dataclass(frozen=True)
@@ -84,7 +111,9 @@ class HardSigmoidAttrs:
 
 op("HardSigmoid", HardSigmoidAttrs, versions=(1, 6, 22), traits=("elementwise",),
    infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: np.clip(a.alpha * w + a.beta, 0, 1), x, x))
+   reference=lambda a, x: apply(lambda w: np.clip(a.alpha * w + a.beta, 0, 1), x, x),
+   compute=lambda a, x: cp.elementwise(
+       x.dtype, lambda w: clip(a.alpha * w + a.beta, 0.0, 1.0), x))
 
 
 @dataclass(frozen=True)
@@ -94,7 +123,8 @@ class ThresholdedReluAttrs:
 
 op("ThresholdedRelu", ThresholdedReluAttrs, versions=(10, 22), traits=("elementwise",),
    infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: np.where(w > a.alpha, w, 0), x, x))
+   reference=lambda a, x: apply(lambda w: np.where(w > a.alpha, w, 0), x, x),
+   compute=lambda a, x: cp.elementwise(x.dtype, lambda w: select(w > a.alpha, w, 0.0), x))
 
 
 @dataclass(frozen=True)
@@ -110,8 +140,15 @@ def _shrink(a: ShrinkAttrs, x: np.ndarray) -> np.ndarray:
                                     np.where(v > a.lambd, v - a.bias, 0)), x, w)
 
 
+def _shrink_compute(a: ShrinkAttrs, x: TensorArg) -> Stage:
+    def fn(*i: Expr) -> Expr:
+        w = cp.widen(x[i]) if x.dtype.is_float else cp.cast(x[i], DType.F64)
+        return select(w < -a.lambd, w + a.bias, select(w > a.lambd, w - a.bias, 0.0))
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
 op("Shrink", ShrinkAttrs, versions=(9,), traits=("elementwise",), infer=_numeric_unary,
-   reference=_shrink)
+   reference=_shrink, compute=_shrink_compute)
 
 
 @dataclass(frozen=True)
@@ -120,7 +157,8 @@ class SwishAttrs:
 
 
 op("Swish", SwishAttrs, versions=(24,), traits=("elementwise",), infer=_float_unary,
-   reference=lambda a, x: apply(lambda w: w * sigmoid(a.alpha * w), x, x))
+   reference=lambda a, x: apply(lambda w: w * sigmoid(a.alpha * w), x, x),
+   compute=lambda a, x: cp.elementwise(x.dtype, lambda w: w * sigmoid_expr(a.alpha * w), x))
 
 
 @dataclass(frozen=True)
@@ -146,8 +184,15 @@ def _gelu_rule(c: InferCtx) -> list[Type]:
     return _float_unary(c)
 
 
+def _gelu_expr(a: GeluAttrs, w: Expr) -> Expr:
+    if a.approximate == "tanh":
+        inner = math.sqrt(2 / math.pi) * (w + 0.044715 * cp.math("pow", w, 3.0))
+        return 0.5 * w * (1.0 + Math("tanh", (inner,)))
+    return 0.5 * w * (1.0 + Math("erf", (w / math.sqrt(2),)))
+
+
 op("Gelu", GeluAttrs, versions=(20,), traits=("elementwise",), infer=_gelu_rule,
-   reference=_gelu)
+   reference=_gelu, compute=lambda a, x: cp.elementwise(x.dtype, lambda w: _gelu_expr(a, w), x))
 
 
 def _prelu_rule(c: InferCtx) -> list[Type]:
@@ -168,5 +213,10 @@ def _prelu(a: Any, x: np.ndarray, slope: np.ndarray) -> np.ndarray:
     return apply(lambda w, s: np.where(w < 0, w * s, w), x, x, slope)
 
 
+def _prelu_compute(a: Any, x: TensorArg, slope: TensorArg) -> Stage:
+    return cp.tensor(x.shape, x.dtype, lambda *i: select(
+        cp.widen(x[i]) < 0, cp.widen(x[i]) * cp.widen(slope.at(i)), cp.widen(x[i])))
+
+
 op("PRelu", versions=(1, 6, 7, 9, 16), traits=("elementwise",), infer=_prelu_rule,
-   reference=_prelu)
+   reference=_prelu, compute=_prelu_compute)

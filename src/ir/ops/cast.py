@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import ml_dtypes
 import numpy as np
 
+from .. import compute as cp
 from ..dtype import DType
 from ..types import TensorType, Type
 from .registry import InferCtx, op
@@ -176,7 +177,9 @@ def _cast_rule(c: InferCtx) -> list[Type]:
 
 op("Cast", CastAttrs, versions=(1, 6, 9, 13, 19, 21, 23, 24, 25, 28), traits=("elementwise",),
    infer=_cast_rule,
-   reference=lambda a, x: cast_array(x, a.to, bool(a.saturate), a.round_mode))
+   reference=lambda a, x: cast_array(x, a.to, bool(a.saturate), a.round_mode),
+   # between kernel types the store converts (saturate and round_mode only concern float8)
+   compute=lambda a, x: cp.tensor(x.shape, a.to, lambda *i: x[i]))
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,8 @@ def _cast_like_rule(c: InferCtx) -> list[Type]:
 op("CastLike", CastLikeAttrs, versions=(15, 19, 21, 23, 24, 25), traits=("elementwise",),
    infer=_cast_like_rule,
    reference=lambda a, x, like: cast_array(x, DType.from_np(like.dtype), bool(a.saturate),
-                                           a.round_mode))
+                                           a.round_mode),
+   compute=lambda a, x, like: cp.tensor(x.shape, like.dtype, lambda *i: x[i]))
 
 
 @dataclass(frozen=True)

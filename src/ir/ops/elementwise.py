@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import functools
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import Stage, TensorArg, select
 from ..dtype import DType
+from ..kernel.expr import Expr, Math
 from ..types import TensorType, Type
 from .registry import InferCtx, InferRule, broadcast, broadcast_shapes, op
 
@@ -76,34 +80,57 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
 
 
+def sigmoid_expr(w: Expr) -> Expr:
+    """The compute form of `sigmoid`, the same two halves."""
+    e = Math("exp", (-abs(w),))
+    return select(w >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _sign_expr(w: Expr) -> Expr:
+    # zero and NaN give themselves, as np.sign does
+    if not w.type.dtype.is_signed:
+        return select(w > 0, cp.lift(1, w.type), 0)
+    return select(w > 0, 1, select(w < 0, -1, w))
+
+
 def _unary_ref(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[Any, np.ndarray], np.ndarray]:
     return lambda a, x: apply(fn, x, x)
 
 
-_FLOAT_UNARY: dict[str, tuple[Callable[[np.ndarray], np.ndarray], tuple[int, ...]]] = {
-    "Acos": (np.arccos, (7, 22)), "Acosh": (np.arccosh, (9, 22)),
-    "Asin": (np.arcsin, (7, 22)), "Asinh": (np.arcsinh, (9, 22)),
-    "Atan": (np.arctan, (7, 22)), "Atanh": (np.arctanh, (9, 22)),
-    "Cos": (np.cos, (7, 22)), "Cosh": (np.cosh, (9, 22)),
-    "Sin": (np.sin, (7, 22)), "Sinh": (np.sinh, (9, 22)),
-    "Tan": (np.tan, (7, 22)), "Tanh": (np.tanh, (1, 6, 13)),
-    "Ceil": (np.ceil, (1, 6, 13)), "Floor": (np.floor, (1, 6, 13)),
-    "Round": (np.round, (11, 22)),  # numpy rounds half to even, as ONNX asks
-    "Erf": (erf, (9, 13)), "Exp": (np.exp, (1, 6, 13)), "Log": (np.log, (1, 6, 13)),
-    "Sqrt": (np.sqrt, (1, 6, 13)), "Reciprocal": (np.reciprocal, (1, 6, 13)),
-    "Sigmoid": (sigmoid, (1, 6, 13)),
+def _math(fn: str) -> Callable[[Expr], Expr]:
+    return lambda w: Math(fn, (w,))
+
+
+_FLOAT_UNARY: dict[str, tuple[Callable[[np.ndarray], np.ndarray], tuple[int, ...],
+                              Callable[[Expr], Expr]]] = {
+    "Acos": (np.arccos, (7, 22), _math("acos")), "Acosh": (np.arccosh, (9, 22), _math("acosh")),
+    "Asin": (np.arcsin, (7, 22), _math("asin")), "Asinh": (np.arcsinh, (9, 22), _math("asinh")),
+    "Atan": (np.arctan, (7, 22), _math("atan")), "Atanh": (np.arctanh, (9, 22), _math("atanh")),
+    "Cos": (np.cos, (7, 22), _math("cos")), "Cosh": (np.cosh, (9, 22), _math("cosh")),
+    "Sin": (np.sin, (7, 22), _math("sin")), "Sinh": (np.sinh, (9, 22), _math("sinh")),
+    "Tan": (np.tan, (7, 22), _math("tan")), "Tanh": (np.tanh, (1, 6, 13), _math("tanh")),
+    "Ceil": (np.ceil, (1, 6, 13), _math("ceil")), "Floor": (np.floor, (1, 6, 13), _math("floor")),
+    # numpy rounds half to even, as ONNX asks (rint; the kernel's `round` goes away from zero)
+    "Round": (np.round, (11, 22), _math("rint")),
+    "Erf": (erf, (9, 13), _math("erf")), "Exp": (np.exp, (1, 6, 13), _math("exp")),
+    "Log": (np.log, (1, 6, 13), _math("log")), "Sqrt": (np.sqrt, (1, 6, 13), _math("sqrt")),
+    "Reciprocal": (np.reciprocal, (1, 6, 13), lambda w: 1.0 / w),
+    "Sigmoid": (sigmoid, (1, 6, 13), sigmoid_expr),
 }
-for _name, (_fn, _versions) in _FLOAT_UNARY.items():
+for _name, (_fn, _versions, _expr) in _FLOAT_UNARY.items():
     op(_name, versions=_versions, traits=("elementwise",), infer=unary(),
-       reference=_unary_ref(_fn))
+       reference=_unary_ref(_fn), compute=cp.unary(_expr))
 
 # Abs, Neg and Sign take integers too; numpy keeps the dtype (Abs/Neg wrap at the minimum int)
 op("Abs", versions=(1, 6, 13), traits=("elementwise",),
-   infer=unary(is_numeric, "a numeric tensor"), reference=_unary_ref(np.abs))
+   infer=unary(is_numeric, "a numeric tensor"), reference=_unary_ref(np.abs),
+   compute=cp.unary(abs))
 op("Neg", versions=(1, 6, 13), traits=("elementwise",),
-   infer=unary(is_numeric, "a numeric tensor"), reference=_unary_ref(np.negative))
+   infer=unary(is_numeric, "a numeric tensor"), reference=_unary_ref(np.negative),
+   compute=cp.unary(operator.neg))
 op("Sign", versions=(9, 13), traits=("elementwise",),
-   infer=unary(is_numeric, "a numeric tensor"), reference=_unary_ref(np.sign))
+   infer=unary(is_numeric, "a numeric tensor"), reference=_unary_ref(np.sign),
+   compute=cp.unary(_sign_expr))
 
 
 # -- binary arithmetic -------------------------------------------------------------------------
@@ -123,15 +150,25 @@ def _binary_ref(fn: Callable[[np.ndarray, np.ndarray], np.ndarray]
     return lambda a, x, y: apply(fn, x, x, y)
 
 
+def arith(fn: Callable[..., Expr]) -> Callable[..., Stage]:
+    """Compute definition of arithmetic over broadcast inputs (bools have no kernel arithmetic)."""
+    def compute(a: Any, *xs: TensorArg) -> Stage:
+        if xs[0].dtype is DType.BOOL:
+            raise cp.NoCompute("arithmetic on bool tensors")
+        return cp.elementwise(xs[0].dtype, fn, *xs)
+    return compute
+
+
 numeric_binary = broadcast()
 op("Add", versions=(1, 6, 7, 13, 14), traits=("elementwise", "commutative"),
-   infer=numeric_binary, reference=_binary_ref(np.add))
+   infer=numeric_binary, reference=_binary_ref(np.add), compute=arith(operator.add))
 op("Sub", versions=(1, 6, 7, 13, 14), traits=("elementwise",),
-   infer=numeric_binary, reference=_binary_ref(np.subtract))
+   infer=numeric_binary, reference=_binary_ref(np.subtract), compute=arith(operator.sub))
 op("Mul", versions=(1, 6, 7, 13, 14), traits=("elementwise", "commutative"),
-   infer=numeric_binary, reference=_binary_ref(np.multiply))
+   infer=numeric_binary, reference=_binary_ref(np.multiply), compute=arith(operator.mul))
+# the kernel's integer division truncates toward zero, as _div does
 op("Div", versions=(1, 6, 7, 13, 14), traits=("elementwise",),
-   infer=numeric_binary, reference=_binary_ref(_div))
+   infer=numeric_binary, reference=_binary_ref(_div), compute=arith(operator.truediv))
 
 
 @dataclass(frozen=True)
@@ -147,8 +184,19 @@ def _mod(a: ModAttrs, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return apply(np.fmod if a.fmod else np.mod, x, x, y)
 
 
+def _mod_compute(a: ModAttrs, x: TensorArg, y: TensorArg) -> Stage:
+    def fn(u: Expr, v: Expr) -> Expr:
+        if not u.type.is_float:
+            return u.rem(v) if a.fmod else u % v   # C remainder / floored remainder
+        r = Math("fmod", (u, v))
+        if a.fmod:
+            return r
+        return select(r.ne(0) & (r < 0).ne(v < 0), r + v, r)  # numpy's divmod fix-up
+    return arith(fn)(a, x, y)
+
+
 op("Mod", ModAttrs, versions=(10, 13, 28), traits=("elementwise",),
-   infer=numeric_binary, reference=_mod)
+   infer=numeric_binary, reference=_mod, compute=_mod_compute)
 
 
 def _pow(a: Any, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -172,7 +220,14 @@ def _pow_rule(c: InferCtx) -> list[Type]:
     return [TensorType(x.dtype, broadcast_shapes(c, [x.shape, y.shape]))]
 
 
-op("Pow", versions=(1, 7, 12, 13, 15), traits=("elementwise",), infer=_pow_rule, reference=_pow)
+def _pow_compute(a: Any, x: TensorArg, y: TensorArg) -> Stage:
+    if not x.dtype.is_float:
+        raise cp.NoCompute("integer powers wrap like repeated multiplication, not like pow()")
+    return cp.elementwise(x.dtype, lambda u, v: Math("pow", (u, cp.cast(v, u.type))), x, y)
+
+
+op("Pow", versions=(1, 7, 12, 13, 15), traits=("elementwise",), infer=_pow_rule, reference=_pow,
+   compute=_pow_compute)
 
 
 # -- variadic ----------------------------------------------------------------------------------
@@ -193,15 +248,26 @@ def _mean(a: Any, *xs: np.ndarray) -> np.ndarray:
     return apply(lambda *ws: functools.reduce(np.add, ws) / len(ws), xs[0], *xs)
 
 
-# np.maximum/np.minimum propagate NaN, as ONNX's Max/Min do
+def _fold_compute(fn: Callable[[Expr, Expr], Expr]) -> Callable[..., Stage]:
+    return lambda a, *xs: cp.elementwise(xs[0].dtype, lambda *ws: functools.reduce(fn, ws), *xs)
+
+
+def _mean_expr(*ws: Expr) -> Expr:
+    total = functools.reduce(operator.add, ws)
+    # integers: a float64 quotient, truncated by the store's conversion (numpy's true division)
+    return (total if total.type.is_float else cp.cast(total, DType.F64)) / float(len(ws))
+
+
+# np.maximum/np.minimum propagate NaN, as ONNX's Max/Min do (and cp.maximum/cp.minimum)
 op("Max", versions=(1, 6, 8, 12, 13), traits=("elementwise", "commutative"),
-   infer=_variadic_rule, reference=_fold(np.maximum))
+   infer=_variadic_rule, reference=_fold(np.maximum), compute=_fold_compute(cp.maximum))
 op("Min", versions=(1, 6, 8, 12, 13), traits=("elementwise", "commutative"),
-   infer=_variadic_rule, reference=_fold(np.minimum))
+   infer=_variadic_rule, reference=_fold(np.minimum), compute=_fold_compute(cp.minimum))
 op("Sum", versions=(1, 6, 8, 13), traits=("elementwise", "commutative"),
-   infer=_variadic_rule, reference=_fold(np.add))
+   infer=_variadic_rule, reference=_fold(np.add),
+   compute=arith(lambda *ws: functools.reduce(operator.add, ws)))
 op("Mean", versions=(1, 6, 8, 13), traits=("elementwise", "commutative"),
-   infer=_variadic_rule, reference=_mean)
+   infer=_variadic_rule, reference=_mean, compute=arith(_mean_expr))
 
 
 # -- Clip, Where -------------------------------------------------------------------------------
@@ -231,8 +297,20 @@ def _clip(a: Any, x: np.ndarray, lo: np.ndarray | None = None,
     return apply(fn, x, x, *(b for b in (lo, hi) if b is not None))
 
 
+def _clip_compute(a: Any, x: TensorArg, lo: TensorArg | None = None,
+                  hi: TensorArg | None = None) -> Stage:
+    def fn(*i: Expr) -> Expr:
+        w = cp.widen(x[i])
+        if lo is not None:
+            w = cp.maximum(w, cp.widen(lo.scalar()))
+        if hi is not None:
+            w = cp.minimum(w, cp.widen(hi.scalar()))
+        return w
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
 op("Clip", versions=(1, 6, 11, 12, 13), traits=("elementwise",), infer=_clip_rule,
-   reference=_clip)
+   reference=_clip, compute=_clip_compute)
 
 
 def _where_rule(c: InferCtx) -> list[Type]:
@@ -248,4 +326,5 @@ def _where(a: Any, cond: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray
     return np.asarray(np.where(cond, x, y)).astype(x.dtype, copy=False)
 
 
-op("Where", versions=(9, 16), traits=("elementwise",), infer=_where_rule, reference=_where)
+op("Where", versions=(9, 16), traits=("elementwise",), infer=_where_rule, reference=_where,
+   compute=lambda a, c, x, y: cp.elementwise(x.dtype, select, c, x, y))
