@@ -118,7 +118,7 @@ class BoundKernel:
             given[self.kernel.dynamic_shared] = LocalMemory(int(shared_mem))
         device: list[Any] = []
         copies: dict[int, np.ndarray] = {}
-        back: list[tuple[np.ndarray, np.ndarray]] = []
+        back: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for i, p in enumerate(self.kernel.params):
             x = given[p.name]
             if isinstance(p, Var):
@@ -130,12 +130,12 @@ class BoundKernel:
                 copy = copies.get(id(arr))
                 if copy is None:  # one array bound twice is one buffer, as on a device
                     copy = copies[id(arr)] = np.array(arr, order="C", copy=True)
-                    if p.write:
-                        back.append((arr, copy))
+                if p.write:
+                    back[id(arr)] = (arr, copy)
                 device.append(copy)
         self.check_declared_sizes(device)
         self.launcher(self.kernel, device, gs, ls)
-        for arr, copy in back:
+        for arr, copy in back.values():
             np.copyto(arr, copy)
 
     # -- checks ----------------------------------------------------------------------------------
