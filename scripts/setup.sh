@@ -28,7 +28,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 spec="."
 [ -n "$extras" ] && spec=".[${extras}]"
-.venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v -i "warning" || true
+PYTHONWARNINGS=ignore .venv/bin/python -m pip install -q -e "$spec" 2>&1 | grep -v -i "warning" || true
 .venv/bin/python -c "import dlc" || { echo "dlc failed to install" >&2; exit 1; }
 if [ "$extras" = "test" ] || [ "$extras" = "all" ]; then
   apt_install dot graphviz
