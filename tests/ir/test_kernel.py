@@ -424,3 +424,11 @@ def test_dynamic_shared_param_roundtrips_and_is_checked() -> None:
     bad = Kernel(k.name, k.params, k.body, k.domain, "n")
     with pytest.raises(VerifyError, match="must name a flat local buffer parameter"):
         verify_kernel(bad)
+
+
+def test_statement_loc_is_not_part_of_equality_or_text() -> None:
+    from dlc.ir.kernel import Barrier, BarrierScope
+    a = Barrier(BarrierScope.LOCAL, loc="k.cl:3:5")
+    b = Barrier(BarrierScope.LOCAL)
+    assert a == b and hash(a) == hash(b) and a.loc == "k.cl:3:5"
+    assert str(a) == str(b) == "barrier local"

@@ -8,14 +8,16 @@ domain runs its body once; its parallelism is in `For` loops of kind PARALLEL / 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .expr import Buffer, Expr, Var
 from .types import AtomicOp, BarrierScope, ForKind, MemScope
 
 
 class Stmt:
-    """Base of kernel statements (frozen dataclasses)."""
+    """Base of kernel statements (frozen dataclasses). Statements other than Block carry `loc`,
+    where they came from in a source file ("file.cl:12:5", for messages); it takes no part in
+    equality and the text form does not keep it."""
 
     __slots__ = ()
 
@@ -48,6 +50,7 @@ class For(Stmt):
     step: Expr
     body: Block
     kind: ForKind = ForKind.SERIAL
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class While(Stmt):
     cond: Expr
     body: Block
     test_first: bool = True
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ class If(Stmt):
     cond: Expr
     then: Block
     orelse: Block | None = None
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Let(Stmt):
 
     var: Var
     value: Expr | None = None
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -80,6 +86,7 @@ class Assign(Stmt):
 
     var: Var
     value: Expr
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class Store(Stmt):
     buffer: Buffer
     index: tuple[Expr, ...]
     value: Expr
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -97,11 +105,13 @@ class Alloc(Stmt):
     """Declare a local (work-group shared) or private buffer."""
 
     buffer: Buffer
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Barrier(Stmt):
     scope: BarrierScope = BarrierScope.LOCAL
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -115,21 +125,23 @@ class Atomic(Stmt):
     value: Expr | None = None
     compare: Expr | None = None
     result: Var | None = None
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Return(Stmt):
     """Leave the kernel (in an SPMD kernel: this work-item is done)."""
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Break(Stmt):
-    pass
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
 class Continue(Stmt):
-    pass
+    loc: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
