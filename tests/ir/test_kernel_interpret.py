@@ -390,3 +390,67 @@ def test_kernel_call_node_runs_the_interpreter() -> None:
     with pytest.raises(ExecutionError, match="KernelCall node 'call': kernel 'fill' is SPMD and "
                                              "the call gives no global size"):
         interpret(g, [np.float32(1.5)])
+
+
+# -- kernels without a domain: parallel loops run as lanes --------------------------------------
+
+def test_parallel_loop_nests_run_as_lanes_with_sequential_results() -> None:
+    k = K("""
+    kernel @mm(%a: f32[64, 32] global r, %b: f32[32, 48] global r, %c: f32[64, 48] global w,
+               %order: i32* global w, %count: i32* global rw) {
+      parallel for %i: i64 in 0 to 64 {
+        parallel for %j: i64 in 0 to 48 {
+          let %acc: f32 = 0.0
+          for %k: i64 in 0 to 32 { %acc = %acc + %a[%i, %k] * %b[%k, %j] }
+          %c[%i, %j] = %acc
+          let %slot: i32 = atomic add(%count[0], 1)
+          %order[%slot] = cast<i32>(%i * 48 + %j)
+        }
+      }
+    }""")
+    assert ".parallel((('i'," in kernel_source(k)  # both loops became one set of lanes
+    a, b = f32(64, 32), f32(32, 48)
+    c, order = np.zeros((64, 48), np.float32), np.zeros(64 * 48, np.int32)
+    count = np.zeros(1, np.int32)
+    run_kernel(k, [a, b, c, order, count])
+    np.testing.assert_allclose(c, a @ b, rtol=1e-5)
+    np.testing.assert_array_equal(order, np.arange(64 * 48))  # atomics in iteration order
+
+
+def test_parallel_loops_that_need_sequential_state_still_run_right() -> None:
+    k = K("""
+    kernel @tri(%n: i32, %x: f32* global rw, %h: i32* global rw) {
+      let %s: f32 = 0.0
+      parallel for %i: i32 in 0 to %n {
+        alloc %p: f32[2] private rw
+        %p[0] = 1.0
+        parallel for %j: i32 in 0 to %i {
+          if %j % 2 == 1 { continue }
+          %x[%i * %n + %j] = %p[0] + cast<f32>(%j)
+          atomic add(%h[0], 1)
+        }
+      }
+      parallel for %i: i32 in 0 to %n { %s = %s + 1.0 }
+      %x[%n * %n - 1] = %s
+    }""")
+    x, h = np.zeros(100, np.float32), np.zeros(1, np.int32)
+    run_kernel(k, [10, x, h])
+    ref = np.zeros((10, 10), np.float32)
+    for i in range(10):
+        ref[i, 0:i:2] = 1 + np.arange(0, i, 2)
+    ref[9, 9] = 10
+    np.testing.assert_array_equal(x.reshape(10, 10), ref)
+    assert h[0] == sum(len(range(0, i, 2)) for i in range(10))
+    oob = K("""
+    kernel @oob(%x: f32[8, 8] global w) {
+      parallel for %i: i32 in 0 to 8 {
+        parallel for %j: i32 in 0 to 8 { %x[%i, %j + %i] = 1.0 }
+      }
+    }""")
+    with pytest.raises(ExecutionError, match=r"write of buffer 'x' at index \[7, 8\]; it has shape"
+                                             r" \[8, 8\]; by the iteration %i = 7, %j = 1 of a "
+                                             "parallel loop"):
+        run_kernel(oob, [np.zeros(64, np.float32)])
+    with pytest.raises(ExecutionError, match="by the kernel's single run"):
+        run_kernel(K("kernel @one(%x: f32* global w) { %x[3] = 1.0 }"),
+                   [np.zeros(3, np.float32)])

@@ -213,12 +213,12 @@ def run_kernel(k: Kernel, args: Sequence[Any], global_size: int | Sequence[int] 
     with np.errstate(all="ignore"):
         for first in range(0, geo.group_count, per_batch):
             G = min(per_batch, geo.group_count - first)
-            lanes = Lanes(k.name, geo, first, G, c.sites, c.barriers)
+            lanes = Lanes(k.name, geo, first, G, c.sites, c.barriers, k.domain is not None)
             for i, n in locals_.items():
                 p = k.params[i]
                 assert isinstance(p, Buffer)
                 values[i] = Mem(p.name, poison(p.elem.dtype.np, n * G, p.elem.lanes), None,
-                                GROUP, n)
+                                GROUP if G > 1 else SHARED, n, "local")
             try:
                 c.fn(lanes, *values)
             except DlcError:

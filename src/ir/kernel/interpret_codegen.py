@@ -62,7 +62,7 @@ from .stmt import (
     Store,
     While,
 )
-from .types import BarrierScope, ScalarType
+from .types import BarrierScope, ForKind, MemScope, ScalarType
 from .visit import walk
 
 _INT_DIVS = ("div", "rem", "floordiv", "floormod")
@@ -107,6 +107,68 @@ def _masked(e: Expr) -> bool:
     return False
 
 
+def _vectorizable(s: For) -> bool:
+    """Whether the iterations of a parallel loop can run as lanes with nothing to merge back:
+    no return or break, no assignment to a variable or store to a private array declared
+    outside the loop (iterations of a parallel loop are independent, so this only rules out
+    kernels that rely on the last iteration's values)."""
+    if _leaves_loop(s.body):
+        return False
+    inner = {s.var.name}
+    for n in walk(s.body):
+        if isinstance(n, Let):
+            inner.add(n.var.name)
+        elif isinstance(n, For):
+            inner.add(n.var.name)
+        elif isinstance(n, Atomic) and n.result is not None:
+            inner.add(n.result.name)
+        elif isinstance(n, Alloc):
+            inner.add(n.buffer.name)
+    for n in walk(s.body):
+        if isinstance(n, Return):
+            return False
+        if isinstance(n, Assign) and n.var.name not in inner:
+            return False
+        if isinstance(n, (Store, Atomic)) and n.buffer.scope is MemScope.PRIVATE \
+                and n.buffer.name not in inner:
+            return False
+    return True
+
+
+def _leaves_loop(b: Block) -> bool:
+    """A break of this loop (not of a loop nested in it), or a return."""
+    for x in b.stmts:
+        if isinstance(x, (Break, Return)):
+            return True
+        if isinstance(x, If) and (_leaves_loop(x.then) or (x.orelse is not None
+                                                           and _leaves_loop(x.orelse))):
+            return True
+        if isinstance(x, Block) and _leaves_loop(x):
+            return True
+        if isinstance(x, (For, While)) and any(isinstance(n, Return) for n in walk(x.body)):
+            return True
+    return False
+
+
+def _parallel_nest(s: For) -> list[For]:
+    """The perfectly nested parallel loops from `s` inward whose bounds do not depend on each
+    other, when they can run as lanes; else []."""
+    kinds = (ForKind.PARALLEL, ForKind.VECTORIZED)
+    if s.kind not in kinds or not _vectorizable(s):
+        return []
+    nest = [s]
+    while len(nest[-1].body.stmts) == 1:
+        inner = nest[-1].body.stmts[0]
+        if not isinstance(inner, For) or inner.kind not in kinds or not _vectorizable(inner):
+            break
+        outer_vars = {f.var for f in nest}
+        if any(v in outer_vars for e in (inner.start, inner.stop, inner.step)
+               for v in walk(e) if isinstance(v, Var)):
+            break
+        nest.append(inner)
+    return nest
+
+
 def _exits(s: Stmt, in_loop: bool = False) -> bool:
     """Whether running `s` may make work-items leave the current statement sequence early: a
     return anywhere, a break or continue not inside a loop nested in `s`."""
@@ -141,6 +203,7 @@ class KernelCompiler:
         self.loops: list[tuple[str, str]] = []
         self.barriers = 0
         self.builtins: dict[tuple[str, int, str], str] = {}
+        self.in_lanes_loop = False
 
     # -- names -----------------------------------------------------------------------------------
     def fresh(self, prefix: str, hint: str = "") -> str:
@@ -365,6 +428,10 @@ class KernelCompiler:
             self.emit(f"m = {ms}")
 
     def for_(self, s: For) -> None:
+        if self.k.domain is None and not self.in_lanes_loop:
+            nest = _parallel_nest(s)
+            if nest:
+                return self.parallel_for(nest)
         ms = self.temp("m", "ms")
         start, stop, step = self.ex(s.start), self.ex(s.stop), self.ex(s.step)
         stop, step = self.temp(stop, "stop"), self.temp(step, "step")
@@ -382,6 +449,29 @@ class KernelCompiler:
                 self.block(s.body)
                 self.emit(f"{v} = {v} + {step}")
         self.after_loop(s, ms)
+
+    def parallel_for(self, nest: list[For]) -> None:
+        """Parallel loops of a kernel without a domain: all iterations at once, as lanes."""
+        ms = self.temp("m", "ms")
+        loops = []
+        for f in nest:
+            start, stop, step = (self.temp(self.ex(e), h) for e, h in
+                                 ((f.start, "start"), (f.stop, "stop"), (f.step, "step")))
+            loops.append(f"({f.var.name!r}, {start}, {stop}, {step}, {self.dtype(f.var.type)})")
+        outer = self.temp("R", "Rp")
+        with self.scope(), self.loop() as (lm, im):
+            names = [self.declare(f.var.name, "v") for f in nest]
+            self.emit(f"for R, ({''.join(n + ', ' for n in names)}) in "
+                      f"{outer}.parallel(({''.join(x + ', ' for x in loops)})):")
+            with self.indented():
+                self.emit(f"m = {lm} = {im} = None")
+                self.in_lanes_loop = True
+                try:
+                    self.block(nest[-1].body)
+                finally:
+                    self.in_lanes_loop = False
+        self.emit(f"R = {outer}")
+        self.emit(f"m = {ms}")
 
     def while_(self, s: While) -> None:
         ms = self.temp("m", "ms")

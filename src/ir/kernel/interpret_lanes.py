@@ -8,7 +8,7 @@ the work-item.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -16,7 +16,7 @@ import numpy as np
 
 from ...errors import ExecutionError
 from . import interpret_numeric as N
-from .interpret_memory import GROUP, LANE, Mask, Mem, MemoryOps, poison
+from .interpret_memory import GROUP, LANE, SHARED, Mask, Mem, MemoryOps, poison
 from .types import ShuffleMode, VoteMode
 
 Value = Any
@@ -55,60 +55,18 @@ class Site:
     barrier: int = 0
 
 
-class Lanes(MemoryOps):
-    def __init__(self, kernel: str, geo: Geometry, first_group: int, groups: int,
-                 sites: Sequence[Site], barriers: int):
-        self.kernel, self.geo, self.sites, self.barriers = kernel, geo, sites, barriers
-        S = self.S = geo.group_size
-        G = self.G = groups
-        L = self.L = S * G
-        lin = np.arange(S, dtype=np.int64)
-        glin = np.arange(first_group, first_group + G, dtype=np.int64)
-        self.local_lin = np.tile(lin, G)
-        self.group_slot = np.repeat(np.arange(G, dtype=np.int64), S)
-        self.lane_index = np.arange(L, dtype=np.int64)
-        loc, grp = _split(lin, geo.local), _split(glin, geo.groups)
-        self.local_ids: list[Value] = [np.tile(x, G) if geo.local[a] > 1 else np.int64(0)
-                                       for a, x in enumerate(loc)]
-        self.group_ids: list[Value] = [np.repeat(x, S) if G > 1 else np.int64(x[0])
-                                       for x in grp]
-        self.EMPTY = np.zeros(L, np.bool_)
-        self.EMPTY.flags.writeable = False
-        self.lane_id = self.local_lin % WARP
-        self.warp_of = self.group_slot * -(-S // WARP) + self.local_lin // WARP
-        self.warp_starts = np.flatnonzero(self.lane_id == 0)
-        self.warp_base = self.lane_index - self.lane_id
-        self.warp_len = np.minimum(WARP, S - (self.local_lin - self.lane_id))
-        self._builtins: dict[tuple[str, int, np.dtype], Value] = {}
+class LaneSet(MemoryOps):
+    """Work-items (or loop iterations) run together: masks, private and local memory, integer
+    division, and the messages that name one of them."""
 
-    # -- builtins --------------------------------------------------------------------------------
-    def builtin(self, name: str, axis: int, dtype: np.dtype) -> Value:
-        key = (name, axis, dtype)
-        v = self._builtins.get(key)
-        if v is None:
-            v = self._builtins[key] = self._builtin(name, axis, dtype)
-        return v
+    kernel: str
+    sites: Sequence[Site]
+    L: int
+    G: int
+    EMPTY: np.ndarray
 
-    def _builtin(self, name: str, axis: int, dt: np.dtype) -> Value:
-        geo = self.geo
-        if name in ("lane_id", "warp_size"):
-            return self.lane_id.astype(dt) if name == "lane_id" else dt.type(WARP)
-        if axis >= 3:  # OpenCL: ids of axes past the launch are 0, sizes 1
-            return dt.type(1 if name in ("local_size", "num_groups", "global_size") else 0)
-        sizes = {"local_size": geo.local[axis], "num_groups": geo.groups[axis],
-                 "global_size": geo.local[axis] * geo.groups[axis],
-                 "global_offset": geo.offset[axis]}
-        if name in sizes:
-            return dt.type(sizes[name])
-        if name == "local_id":
-            v = self.local_ids[axis]
-        elif name == "group_id":
-            v = self.group_ids[axis]
-        elif name == "global_id":
-            v = self.group_ids[axis] * geo.local[axis] + self.local_ids[axis] + geo.offset[axis]
-        else:
-            raise ExecutionError(f"kernel '{self.kernel}': unknown builtin {name}()")
-        return np.asarray(v).astype(dt) if np.ndim(v) else dt.type(v)
+    def describe(self, lane: int) -> str:
+        raise NotImplementedError
 
     # -- masks -----------------------------------------------------------------------------------
     def and_(self, m: Mask, c: Value) -> Mask:
@@ -171,9 +129,10 @@ class Lanes(MemoryOps):
             raise ExecutionError(f"kernel '{self.kernel}': {scope} array '{name}' has negative "
                                  f"size {shape}")
         stride = int(np.prod(shape))
-        kind = GROUP if scope == "local" else LANE
-        copies = self.G if kind == GROUP else self.L
-        return Mem(name, poison(dtype, stride * copies, lanes), tuple(shape), kind, stride)
+        kind, copies = (GROUP, self.G) if scope == "local" else (LANE, self.L)
+        if copies == 1:
+            kind = SHARED
+        return Mem(name, poison(dtype, stride * copies, lanes), tuple(shape), kind, stride, scope)
 
     def int_div(self, op: str, a: Value, b: Value, m: Mask, site: int) -> Value:
         """C's `/` and `%` (and floordiv/floormod) of integers; dividing by zero is an error."""
@@ -190,6 +149,96 @@ class Lanes(MemoryOps):
         if op == "rem":
             return np.fmod(a, b)
         return np.floor_divide(a, b) if op == "floordiv" else np.remainder(a, b)
+
+    # -- vectorized parallel loops ---------------------------------------------------------------
+    def parallel(self, loops: Sequence[tuple[str, Value, Value, Value, np.dtype]],
+                 chunk: int = 1 << 20) -> Iterator[tuple[LoopLanes, list[Value]]]:
+        """Run a nest of parallel loops (name, start, stop, step, dtype; outermost first) as
+        lanes, in chunks of at most `chunk` iterations, in sequential order."""
+        ranges = []
+        for _name, start, stop, step, _dt in loops:
+            a, b, c = (int(np.asarray(v).reshape(-1)[0]) for v in (start, stop, step))
+            ranges.append((a, c, max(0, -(-(b - a) // c)) if c > 0 else 0))
+        total = int(np.prod([n for _, _, n in ranges]))
+        for first in range(0, total, chunk):
+            rest = np.arange(first, min(total, first + chunk), dtype=np.int64)
+            values: list[Value] = [None] * len(loops)
+            for k in reversed(range(len(loops))):
+                a, c, n = ranges[k]
+                values[k] = (a + c * (rest % n)).astype(loops[k][4])
+                rest = rest // n
+            yield LoopLanes(self.kernel, self.sites, [x[0] for x in loops], values), values
+
+    def fail_access(self, mem: Mem, site: int, lane: int, index: list[int], what: str,
+                    extent: int) -> NoReturn:
+        where = ", ".join(map(str, index))
+        span = f" (and the {extent - 1} elements after it)" if extent > 1 else ""
+        scope = f"{mem.scope} " if mem.scope in ("local", "private") else ""
+        raise ExecutionError(
+            f"kernel '{self.kernel}': out-of-bounds {what} of {scope}buffer '{mem.name}' at "
+            f"index [{where}]{span}; it has {mem.extent_text()}; by {self.describe(lane)}, in "
+            f"`{self.sites[site].text}`")
+
+
+class Lanes(LaneSet):
+    """One batch of whole work-groups of an SPMD launch (`spmd` False: the single run of a
+    kernel without a domain)."""
+
+    def __init__(self, kernel: str, geo: Geometry, first_group: int, groups: int,
+                 sites: Sequence[Site], barriers: int, spmd: bool = True):
+        self.kernel, self.geo, self.sites, self.barriers = kernel, geo, sites, barriers
+        self.spmd = spmd
+        S = self.S = geo.group_size
+        G = self.G = groups
+        L = self.L = S * G
+        lin = np.arange(S, dtype=np.int64)
+        glin = np.arange(first_group, first_group + G, dtype=np.int64)
+        self.local_lin = np.tile(lin, G)
+        self.group_slot: Value = np.repeat(np.arange(G, dtype=np.int64), S) if G > 1 \
+            else np.int64(0)
+        self.lane_index: Value = np.arange(L, dtype=np.int64) if L > 1 else np.int64(0)
+        loc, grp = _split(lin, geo.local), _split(glin, geo.groups)
+        self.local_ids: list[Value] = [np.tile(x, G) if geo.local[a] > 1 else np.int64(0)
+                                       for a, x in enumerate(loc)]
+        self.group_ids: list[Value] = [np.repeat(x, S) if G > 1 else np.int64(x[0])
+                                       for x in grp]
+        self.EMPTY = np.zeros(L, np.bool_)
+        self.EMPTY.flags.writeable = False
+        self.lane_id = self.local_lin % WARP
+        self.warp_of = self.group_slot * -(-S // WARP) + self.local_lin // WARP
+        self.warp_starts = np.flatnonzero(self.lane_id == 0)
+        self.warp_base = self.lane_index - self.lane_id
+        self.warp_len = np.minimum(WARP, S - (self.local_lin - self.lane_id))
+        self._builtins: dict[tuple[str, int, np.dtype], Value] = {}
+
+    # -- builtins --------------------------------------------------------------------------------
+    def builtin(self, name: str, axis: int, dtype: np.dtype) -> Value:
+        key = (name, axis, dtype)
+        v = self._builtins.get(key)
+        if v is None:
+            v = self._builtins[key] = self._builtin(name, axis, dtype)
+        return v
+
+    def _builtin(self, name: str, axis: int, dt: np.dtype) -> Value:
+        geo = self.geo
+        if name in ("lane_id", "warp_size"):
+            return self.lane_id.astype(dt) if name == "lane_id" else dt.type(WARP)
+        if axis >= 3:  # OpenCL: ids of axes past the launch are 0, sizes 1
+            return dt.type(1 if name in ("local_size", "num_groups", "global_size") else 0)
+        sizes = {"local_size": geo.local[axis], "num_groups": geo.groups[axis],
+                 "global_size": geo.local[axis] * geo.groups[axis],
+                 "global_offset": geo.offset[axis]}
+        if name in sizes:
+            return dt.type(sizes[name])
+        if name == "local_id":
+            v = self.local_ids[axis]
+        elif name == "group_id":
+            v = self.group_ids[axis]
+        elif name == "global_id":
+            v = self.group_ids[axis] * geo.local[axis] + self.local_ids[axis] + geo.offset[axis]
+        else:
+            raise ExecutionError(f"kernel '{self.kernel}': unknown builtin {name}()")
+        return np.asarray(v).astype(dt) if np.ndim(v) else dt.type(v)
 
     # -- barriers --------------------------------------------------------------------------------
     def barrier(self, m: Mask, site: int) -> None:
@@ -262,6 +311,8 @@ class Lanes(MemoryOps):
 
     def describe(self, lane: int, group: bool = True) -> str:
         """`work-item global id (…) (local id (…), work-group (…))` of batch lane `lane`."""
+        if not self.spmd:
+            return "the kernel's single run (it has no SPMD domain)"
         def at(xs: Sequence[Value]) -> list[int]:
             return [int(np.broadcast_to(x, (self.L,))[lane]) for x in xs]
         loc, grp = at(self.local_ids), at(self.group_ids)
@@ -269,12 +320,21 @@ class Lanes(MemoryOps):
         text = f"work-item global id {self._tuple(glob)} (local id {self._tuple(loc)}"
         return text + (f", work-group {self._tuple(grp)})" if group else ")")
 
-    def fail_access(self, mem: Mem, site: int, lane: int, index: list[int], what: str,
-                    extent: int) -> NoReturn:
-        where = ", ".join(map(str, index))
-        span = f" (and the {extent - 1} elements after it)" if extent > 1 else ""
-        scope = {GROUP: "local ", LANE: "private "}.get(mem.kind, "")
-        raise ExecutionError(
-            f"kernel '{self.kernel}': out-of-bounds {what} of {scope}buffer '{mem.name}' at "
-            f"index [{where}]{span}; it has {mem.extent_text()}; by {self.describe(lane)}, in "
-            f"`{self.sites[site].text}`")
+
+
+class LoopLanes(LaneSet):
+    """The iterations of a nest of parallel loops of a kernel without a domain, run as lanes."""
+
+    def __init__(self, kernel: str, sites: Sequence[Site], names: list[str],
+                 values: list[np.ndarray]):
+        self.kernel, self.sites, self.names, self.values = kernel, sites, names, values
+        self.L = len(values[0])
+        self.G = 1
+        self.group_slot = np.int64(0)
+        self.lane_index = np.arange(self.L, dtype=np.int64)
+        self.EMPTY = np.zeros(self.L, np.bool_)
+        self.EMPTY.flags.writeable = False
+
+    def describe(self, lane: int) -> str:
+        at = ", ".join(f"%{n} = {int(v[lane])}" for n, v in zip(self.names, self.values))
+        return f"the iteration {at} of a parallel loop"

@@ -23,11 +23,11 @@ class Mem:
     for vector elements); `dims` is the shape one copy is indexed with; `kind` says whether there
     is one copy, one per work-group or one per work-item, `stride` elements apart."""
 
-    __slots__ = ("name", "data", "dims", "shaped", "kind", "stride")
+    __slots__ = ("name", "data", "dims", "shaped", "kind", "stride", "scope")
 
     def __init__(self, name: str, data: np.ndarray, dims: tuple[int, ...] | None,
-                 kind: str = SHARED, stride: int = 0):
-        self.name, self.data, self.kind = name, data, kind
+                 kind: str = SHARED, stride: int = 0, scope: str = "global"):
+        self.name, self.data, self.kind, self.scope = name, data, kind, scope
         self.shaped = dims is not None
         count = stride if kind != SHARED else len(data)
         self.dims: tuple[int, ...] = dims if dims is not None else (count,)
@@ -58,8 +58,8 @@ class MemoryOps:
     batch geometry and the error messages)."""
 
     L: int
-    group_slot: np.ndarray
-    lane_index: np.ndarray
+    group_slot: Value
+    lane_index: Value
 
     def fail_access(self, mem: Mem, site: int, lane: int, index: list[int], what: str,
                     extent: int) -> NoReturn:
