@@ -88,10 +88,22 @@ class Emitter(TypeResolver):
         self.funcs: list[FuncCtx] = []
         self.loops: list[LoopCtx] = []
         self.counter = 0
+        self.stmt_pos: Pos = Pos(None, 0, 0)  # type: ignore[arg-type]
+
+    def func(self) -> FuncCtx:
+        """The function being lowered: the kernel, or the innermost inlined helper."""
+        return self.funcs[-1]
 
     # -- statements and names --------------------------------------------------------------------
     def emit(self, s: Stmt) -> None:
+        if getattr(s, "loc", "") is None and self.loc is not None:
+            object.__setattr__(s, "loc", self.loc)   # a fresh statement: say where it came from
         self.blocks[-1].append(s)
+
+    @property
+    def loc(self) -> str | None:
+        p = self.stmt_pos
+        return f"{p.source.name or '<input>'}:{p.line}:{p.col}" if p.source is not None else None
 
     @contextmanager
     def nested(self) -> Iterator[list[Stmt]]:

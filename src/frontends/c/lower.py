@@ -114,7 +114,8 @@ class KernelLowerer(StmtLowerer):
         self.prologue: list = []   # type: ignore[type-arg]
         self.tables: dict[str, ArrObj] = {}
         self.dyn: Buffer | None = None
-        self.stmt_pos = f.pos if f is not None else Pos(None, 0, 0)  # type: ignore[arg-type]
+        if f is not None:
+            self.stmt_pos = f.pos
         self.funcs = [FuncCtx("", Void(), assigned=self.assigned_names(f.body) if f else set())]
 
     def work_dim_var(self) -> Var:

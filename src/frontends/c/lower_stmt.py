@@ -8,32 +8,27 @@ from typing import Any
 
 from ...ir.kernel import (
     BOOL,
-    I64,
-    Alloc,
     Assign,
     Binary,
     Block,
     Break,
-    Buffer,
     Const,
     Continue,
     Expr,
     For,
     If,
     Let,
-    MemScope,
     Return,
     Unary,
     Var,
     While,
 )
 from . import ast as A
-from .ctype import INT, Array, CType, Pointer, Scalar, Struct, Void, is_int
+from .ctype import Scalar, Void, is_int
 from .emit import FuncCtx, LoopCtx, const_of
-from .lexer import Pos
-from .lower_expr import ExprLowerer
-from .scope import DeclInfo, unsupported
-from .values import RV, ArrObj, LaneLV, MemLV, Obj, PtrVal, PtrVar, StructObj, VarLV
+from .lower_decl import DeclLowerer
+from .scope import unsupported
+from .values import RV, Obj, VarLV
 
 SIZE_BUILTINS = frozenset({"get_local_size", "get_global_size", "get_num_groups",
                            "get_enqueued_local_size"})
@@ -55,11 +50,8 @@ def nodes(x: Any) -> Iterator[Any]:
             yield from nodes(getattr(x, f.name))
 
 
-class StmtLowerer(ExprLowerer):
+class StmtLowerer(DeclLowerer):
     # -- helpers the statement code needs from the kernel lowerer --------------------------------
-    def func(self) -> FuncCtx:
-        return self.funcs[-1]
-
     def assigned_names(self, x: Any) -> set[str]:
         """Names C code under x may change: assigned, incremented, address taken, or passed to
         a helper's reference parameter."""
@@ -88,7 +80,13 @@ class StmtLowerer(ExprLowerer):
 
     # -- statements ------------------------------------------------------------------------------
     def stmt(self, s: A.Stmt) -> None:
-        getattr(self, "s_" + type(s).__name__)(s)
+        outer = self.stmt_pos
+        if s.pos is not None:
+            self.stmt_pos = s.pos
+        try:
+            getattr(self, "s_" + type(s).__name__)(s)
+        finally:
+            self.stmt_pos = outer
 
     def block_of(self, s: A.Stmt) -> Block:
         outer = self.scope
@@ -297,16 +295,15 @@ class StmtLowerer(ExprLowerer):
 
     def s_Break(self, s: A.Break) -> None:
         if self.func().c_loops == 0:
-            raise (s.pos or self.stmt_pos).error("'break' outside a loop or switch")
+            raise s.pos.error("'break' outside a loop or switch")
         self.emit(Break())
 
     def s_Continue(self, s: A.Continue) -> None:
         if self.func().c_loops == 0:
-            raise (s.pos or self.stmt_pos).error("'continue' outside a loop")
+            raise s.pos.error("'continue' outside a loop")
         ctx = self.loops[-1]
         if ctx.is_switch:
-            raise unsupported(s.pos or self.stmt_pos, "'continue' inside a switch is not "
-                                                      "supported")
+            raise unsupported(s.pos, "'continue' inside a switch is not supported")
         if ctx.on_continue is not None:
             ctx.on_continue()
         self.emit(Continue())
@@ -390,227 +387,12 @@ class StmtLowerer(ExprLowerer):
         self.after_loop(ctx)
 
     def s_Case(self, s: A.Case) -> None:
-        raise s.pos.error("'case' outside a switch") if s.pos else \
-            self.stmt_pos.error("'default' outside a switch")
+        raise s.pos.error("'case' outside a switch" if s.value is not None
+                          else "'default' outside a switch")
 
     def s_Goto(self, s: A.Goto) -> None:
         raise unsupported(s.pos, "goto is not supported")
 
-    # -- declarations ----------------------------------------------------------------------------
-    def declaration(self, d: A.Declaration) -> None:
-        base, info = self.base_type(d.specs, self.scope)
-        if info.has("typedef"):
-            for it in d.declarators:
-                t, _ = self.declarator_type(base, info, it.declarator, self.scope)
-                assert it.declarator.name is not None
-                self.scope.types[it.declarator.name] = t
-            return
-        for it in d.declarators:
-            decl = it.declarator
-            if decl.ops and isinstance(decl.ops[0], A.FuncOp):
-                continue    # a function prototype
-            t, is_ref = self.declarator_type(base, info, decl, self.scope)
-            assert decl.name is not None
-            if is_ref:
-                if it.init is None:
-                    raise decl.pos.error(f"reference '{decl.name}' needs an initializer")
-                self.scope.names[decl.name] = self.expr(it.init)
-                continue
-            self.declare(decl.name, t, info, it.init, decl.pos)
-
-    def declare(self, name: str, t: CType, info: DeclInfo, init: A.Expr | None,
-                pos: Pos) -> None:
-        if isinstance(t, Void):   # `auto`: the initializer's type
-            if init is None:
-                raise pos.error(f"variable '{name}' has type void (or is 'auto' without an "
-                                "initializer)")
-            with self.nested():
-                o = self.expr(init)
-            t = self.pointer(o, pos).ctype if isinstance(o, ArrObj) else o.ctype
-        if info.space is MemScope.LOCAL or info.has("__shared__"):
-            self.declare_shared(name, t, info, init, pos)
-            return
-        if isinstance(t, Scalar):
-            value = self.initial_scalar(t, init, pos) if init is not None else None
-            if info.const and isinstance(value, Const):
-                self.scope.names[name] = RV(t, value)
-                return
-            v = Var(self.var_name(name), t.st)
-            self.emit(Let(v, value))
-            self.scope.names[name] = VarLV(v, t, info.const)
-        elif isinstance(t, Pointer):
-            self.declare_pointer(name, t, init, pos)
-        elif isinstance(t, Array):
-            if t.size is None:
-                if isinstance(init, A.InitList):
-                    t = Array(t.elem, len(init.items))
-                else:
-                    raise pos.error(f"array '{name}' needs a size")
-            arr = self.new_array(name, t, MemScope.PRIVATE, pos)
-            self.scope.names[name] = arr
-            if init is not None:
-                self.init_array(arr, init, pos)
-        elif isinstance(t, Struct):
-            obj = self.new_struct(name, t, pos)
-            self.scope.names[name] = obj
-            if init is not None:
-                self.init_struct(obj, init, pos)
-        else:
-            raise unsupported(pos, f"variables of type {t} are not supported")
-
-    def initial_scalar(self, t: Scalar, init: A.Expr, pos: Pos) -> Expr:
-        if isinstance(init, A.InitList):
-            if t.lanes > 1:
-                return self.vector_literal(t, list(init.items), pos)
-            if len(init.items) != 1:
-                raise pos.error(f"a {t} takes one initializer, got {len(init.items)}")
-            init = init.items[0]
-        return self.convert(self.rvalue(init), t, pos, "the initializer")
-
-    def declare_pointer(self, name: str, t: Pointer, init: A.Expr | None, pos: Pos) -> None:
-        pv = PtrVar(name, t, None)
-        value = self.pointer(self.expr(init), pos) if init is not None else None
-        needs_var = name in self.func().assigned or (value is not None
-                                                     and not isinstance(value.offset, Const))
-        if value is not None:
-            value = self.stable(value)
-            if value.ctype.pointee != t.pointee and not isinstance(t.pointee, Void):
-                pass   # C allows it with a warning; the pointee type of t rules accesses
-            pv.value = PtrVal(t if t.space is not None else Pointer(
-                t.pointee, value.ctype.space, t.const), value.buffer, value.prefix, value.offset,
-                value.target)
-        if needs_var:
-            off = value.offset if value is not None else None
-            ov = Var(self.var_name(name + ".off"), I64)
-            self.emit(Let(ov, self.cast(off, ov.type) if off is not None else None))
-            pv.offset_var = ov
-        self.scope.names[name] = pv
-
-    def stable(self, p: PtrVal) -> PtrVal:
-        """p with its prefix indices captured in variables (a pointer keeps the value its
-        indices had when it was made)."""
-        prefix = tuple(x if isinstance(x, (Const, Var)) else self.temp(x, "idx")
-                       for x in p.prefix)
-        return dataclasses.replace(p, prefix=prefix)
-
-    def new_array(self, name: str, t: Array, scope: MemScope, pos: Pos) -> ArrObj:
-        sizes, elem = t.dims()
-        if any(s is None for s in sizes):
-            raise pos.error(f"array '{name}' needs a size in every dimension")
-        if isinstance(elem, Struct):
-            fields = {}
-            for fname, ft in elem.fields:
-                if not isinstance(ft, (Scalar, Struct)):
-                    raise unsupported(pos, f"arrays of structs with a {ft} field are not "
-                                           "supported")
-                fields[fname] = self.new_array(f"{name}.{fname}", replace_elem(t, ft), scope,
-                                               pos)
-            return ArrObj(t, None, (), const_of(0, INT.st), fields)
-        if not isinstance(elem, Scalar):
-            raise unsupported(pos, f"arrays of {elem} are not supported")
-        shape = tuple(Const(s, INT.st) for s in sizes)  # type: ignore[arg-type]
-        elem_st = elem.st.with_lanes(4) if elem.lanes == 3 and self.language == "opencl" \
-            else elem.st
-        b = Buffer(self.var_name(name), elem_st, shape, scope)
-        if scope is MemScope.LOCAL:
-            self.local_allocs.append(Alloc(b))
-        else:
-            self.emit(Alloc(b))
-        return ArrObj(t, b, (), const_of(0, INT.st))
-
-    def init_array(self, arr: ArrObj, init: A.Expr, pos: Pos) -> None:
-        if not isinstance(init, A.InitList):
-            raise pos.error("an array is initialized with a braced list")
-        n = arr.ctype.size or 0
-        if len(init.items) > n:
-            raise pos.error(f"{len(init.items)} initializers for an array of {n}")
-        elem = arr.ctype.elem
-        for k in range(n):
-            i = RV(INT, Const(k, INT.st))
-            target = self.index(arr, i, pos)
-            if k < len(init.items):
-                item = init.items[k]
-                if isinstance(target, ArrObj):
-                    self.init_array(target, item, pos)
-                elif isinstance(target, StructObj):
-                    self.init_struct(target, item, pos)
-                else:
-                    self.assign(target, RV(elem, self.initial_scalar(elem, item, pos)),  # type: ignore
-                                pos)
-            else:
-                self.zero(target, pos)
-
-    def zero(self, o: Obj, pos: Pos) -> None:
-        if isinstance(o, ArrObj):
-            for k in range(o.ctype.size or 0):
-                self.zero(self.index(o, RV(INT, Const(k, INT.st)), pos), pos)
-        elif isinstance(o, StructObj):
-            for f in o.fields.values():
-                self.zero(f, pos)
-        elif isinstance(o, (VarLV, MemLV, LaneLV)):
-            self.store(o, self.cast(Const(0, INT.st), o.ctype.st), pos)
-
-    def new_struct(self, name: str, t: Struct, pos: Pos) -> StructObj:
-        fields: dict[str, Obj] = {}
-        for fname, ft in t.fields:
-            full = f"{name}.{fname}"
-            if isinstance(ft, Scalar):
-                v = Var(self.var_name(full), ft.st)
-                self.emit(Let(v))
-                fields[fname] = VarLV(v, ft)
-            elif isinstance(ft, Struct):
-                fields[fname] = self.new_struct(full, ft, pos)
-            elif isinstance(ft, Array):
-                fields[fname] = self.new_array(full, ft, MemScope.PRIVATE, pos)
-            else:
-                raise unsupported(pos, f"struct fields of type {ft} are not supported")
-        return StructObj(t, fields)
-
-    def init_struct(self, obj: StructObj, init: A.Expr, pos: Pos) -> None:
-        if not isinstance(init, A.InitList):
-            self.assign(obj, self.expr(init), pos)
-            return
-        names = list(obj.fields)
-        if len(init.items) > len(names):
-            raise pos.error(f"{len(init.items)} initializers for {obj.ctype} of "
-                            f"{len(names)} fields")
-        for k, fname in enumerate(names):
-            f = obj.fields[fname]
-            if k >= len(init.items):
-                self.zero(f, pos)
-            elif isinstance(f, StructObj):
-                self.init_struct(f, init.items[k], pos)
-            elif isinstance(f, ArrObj):
-                self.init_array(f, init.items[k], pos)
-            else:
-                self.assign(f, RV(f.ctype, self.initial_scalar(f.ctype, init.items[k], pos)),  # type: ignore
-                            pos)
-
-    def declare_shared(self, name: str, t: CType, info: DeclInfo, init: A.Expr | None,
-                       pos: Pos) -> None:
-        if init is not None:
-            raise pos.error(f"local/shared variable '{name}' cannot have an initializer")
-        if info.has("extern"):
-            if not (isinstance(t, Array) and t.size is None and isinstance(t.elem, Scalar)):
-                raise unsupported(pos, "extern __shared__ must be an array of unknown size of "
-                                       "a scalar or vector type")
-            self.scope.names[name] = self.dynamic_shared_array(name, t, pos)
-            return
-        if isinstance(t, Scalar):
-            arr = self.new_array(name, Array(t, 1), MemScope.LOCAL, pos)
-            assert arr.buffer is not None
-            self.scope.names[name] = MemLV(arr.buffer, (Const(0, INT.st),), t)
-        elif isinstance(t, Array):
-            self.scope.names[name] = self.new_array(name, t, MemScope.LOCAL, pos)
-        else:
-            raise unsupported(pos, f"local/shared variables of type {t} are not supported")
-
-    # -- provided by the kernel lowerer ----------------------------------------------------------
-    stmt_pos: Pos
-    local_allocs: list[Alloc]
-
-    def dynamic_shared_array(self, name: str, t: Array, pos: Pos) -> ArrObj:
-        raise NotImplementedError
 
 
 def loop_bound(cond: A.Expr, name: str) -> tuple[str, A.Expr] | None:
@@ -644,12 +426,6 @@ def is_name(e: A.Expr, name: str) -> bool:
     while isinstance(e, A.Paren):
         e = e.x
     return isinstance(e, A.Name) and e.id == name
-
-
-def replace_elem(t: Array, elem: CType) -> Array:
-    if isinstance(t.elem, Array):
-        return Array(replace_elem(t.elem, elem), t.size)
-    return Array(elem, t.size)
 
 
 def promote_int(lw: StmtLowerer, v: RV) -> RV:

@@ -42,6 +42,8 @@ BUILTIN_TYPEDEFS = frozenset("""size_t ptrdiff_t intptr_t uintptr_t int8_t int16
 int64_t uint8_t uint16_t uint32_t uint64_t uchar_t""".split())
 ASSIGN_OPS = frozenset({"*=", "/=", "%=", "+=", "-=", "<<=", ">>=", "&=", "^=", "|="})
 CPP_CASTS = frozenset({"static_cast", "reinterpret_cast", "const_cast"})
+STATEMENT_WORDS = frozenset({"if", "while", "do", "for", "break", "continue", "return",
+                             "switch", "case", "default", "goto"})
 
 
 class PTok(Token):
@@ -124,6 +126,8 @@ class Classifier:
                     kind = "STRUCT"
                 elif text in CPP_CASTS:
                     kind = "CPP_CAST"
+                elif text in STATEMENT_WORDS:
+                    kind = text.upper()
                 elif text in self.literals and text.isidentifier():
                     kind = self.literals[text]
                 elif text in self.qualifiers:
@@ -418,43 +422,42 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return A.Empty(None)  # type: ignore[arg-type]
 
     def if_stmt(self, c: list[Any]) -> A.If:
-        return A.If(c[0].pos, c[0], c[1], c[2])
+        return A.If(_pos(c[0]), c[1], c[2], c[3])
 
     def while_stmt(self, c: list[Any]) -> A.While:
-        return A.While(c[0].pos, c[0], c[1])
+        return A.While(_pos(c[0]), c[1], c[2])
 
     def do_stmt(self, c: list[Any]) -> A.DoWhile:
-        return A.DoWhile(c[1].pos, c[0], c[1])
+        return A.DoWhile(_pos(c[0]), c[1], c[2])
 
     def for_init(self, c: list[Any]) -> Any:
         x = c[0]
         return A.DeclStmt(x.pos, x) if isinstance(x, A.Declaration) else x
 
     def for_stmt(self, c: list[Any]) -> A.For:
-        init, cond, step, body = c
-        pos = next((x.pos for x in (init, cond, step) if x is not None), body.pos)
-        return A.For(pos, init, cond, step, body)
+        kw, init, cond, step, body = c
+        return A.For(_pos(kw), init, cond, step, body)
 
     def break_stmt(self, c: list[Any]) -> A.Break:
-        return A.Break(None)  # type: ignore[arg-type]
+        return A.Break(_pos(c[0]))
 
     def continue_stmt(self, c: list[Any]) -> A.Continue:
-        return A.Continue(None)  # type: ignore[arg-type]
+        return A.Continue(_pos(c[0]))
 
     def return_stmt(self, c: list[Any]) -> A.Return:
-        return A.Return(c[0].pos if c[0] is not None else None, c[0])  # type: ignore[arg-type]
+        return A.Return(_pos(c[0]), c[1])
 
     def switch_stmt(self, c: list[Any]) -> A.Switch:
-        return A.Switch(c[0].pos, c[0], c[1])
+        return A.Switch(_pos(c[0]), c[1], c[2])
 
     def case_stmt(self, c: list[Any]) -> A.Case:
-        return A.Case(c[0].pos, c[0], c[1])
+        return A.Case(_pos(c[0]), c[1], c[2])
 
     def default_stmt(self, c: list[Any]) -> A.Case:
-        return A.Case(c[0].pos, None, c[0])
+        return A.Case(_pos(c[0]), None, c[1])
 
     def goto_stmt(self, c: list[Any]) -> A.Goto:
-        return A.Goto(_pos(c[0]), str(c[0]))
+        return A.Goto(_pos(c[0]), str(c[1]))
 
     # -- expressions -----------------------------------------------------------------------------
     def comma(self, c: list[Any]) -> A.Comma:
