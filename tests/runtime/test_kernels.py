@@ -192,3 +192,23 @@ def test_save_and_load(tmp_path: Path) -> None:
     m2["saxpy"](8, 3.0, np.ones(8, np.float32), y, global_size=8)
     assert (y == 4).all()
     assert "kernel @saxpy" in str(m2) and "KernelModule reference" in repr(m2)
+
+
+def test_sanitizer_messages_of_c_kernels_start_with_the_source_position() -> None:
+    from dlc.frontends.c import import_kernels
+    src = ("__kernel void k(__global float* x, int n) {\n"
+           "    int i = get_global_id(0);\n"
+           "    if (i < n)\n"
+           "        barrier(CLK_LOCAL_MEM_FENCE);\n"
+           "    x[i + 1] = 2.0f;\n"
+           "}\n")
+    m = KernelModule(import_kernels(src, language="opencl", filename="k.cl"))
+    x = np.zeros(64, np.float32)
+    with pytest.raises(ExecutionError, match=r"^k\.cl:5:5: kernel 'k': out-of-bounds write of "
+                                             r"buffer 'x' at index \[64\]; it has 64 elements; "
+                                             r"by work-item global id \(63,\)"):
+        m["k"](x, 64, global_size=64, local_size=32)
+    with pytest.raises(ExecutionError, match=r"^k\.cl:4:9: kernel 'k': barrier 1 of 1 "
+                                             r"\(`barrier local`\) is reached by 16 of 32"):
+        m["k"](x, 16, global_size=64, local_size=32)
+    assert (x == 0).all()

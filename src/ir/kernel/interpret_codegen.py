@@ -240,7 +240,7 @@ class KernelCompiler:
         if self.stmt_site is None:
             from ..text.kernel_printer import stmt_summary
             assert self.stmt is not None
-            self.sites.append(Site(stmt_summary(self.stmt)))
+            self.sites.append(Site(stmt_summary(self.stmt), 0, getattr(self.stmt, "loc", None)))
             self.stmt_site = len(self.sites) - 1
         return self.stmt_site
 
@@ -331,7 +331,7 @@ class KernelCompiler:
             elif isinstance(s, Barrier):
                 self.barriers += 1
                 from ..text.kernel_printer import stmt_summary
-                self.sites.append(Site(stmt_summary(s), self.barriers))
+                self.sites.append(Site(stmt_summary(s), self.barriers, getattr(s, "loc", None)))
                 if s.scope is not BarrierScope.WARP:  # a warp is in lockstep here already
                     self.emit(f"R.barrier(m, {len(self.sites) - 1})")
             elif isinstance(s, If):

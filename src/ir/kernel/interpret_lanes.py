@@ -48,11 +48,16 @@ def _split(lin: np.ndarray, sizes: tuple[int, int, int]) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class Site:
-    """Where in the kernel an access or barrier is: its statement's text, and for barriers their
-    number in program order."""
+    """Where in the kernel an access or barrier is: its statement's text and source position
+    (`loc`, when the frontend gave one), and for barriers their number in program order."""
 
     text: str
     barrier: int = 0
+    loc: str | None = None
+
+    def error(self, kernel: str, message: str) -> ExecutionError:
+        """`file:line:col: kernel 'k': message`, the position first where it is known."""
+        return ExecutionError(f"{self.loc + ': ' if self.loc else ''}kernel '{kernel}': {message}")
 
 
 class LaneSet(MemoryOps):
@@ -141,8 +146,9 @@ class LaneSet(MemoryOps):
             bad = np.broadcast_to(zero, (self.L,)) & (True if m is None else m)
             if bad.any():
                 lane = int(np.argmax(bad))
-                raise ExecutionError(f"kernel '{self.kernel}': integer division by zero by "
-                                     f"{self.describe(lane)}, in `{self.sites[site].text}`")
+                raise self.sites[site].error(self.kernel, "integer division by zero by "
+                                             f"{self.describe(lane)}, in "
+                                             f"`{self.sites[site].text}`")
             b = np.where(zero, np.asarray(b).dtype.type(1), b)
         if op == "div":
             return N.int_div(a, b)
@@ -174,9 +180,9 @@ class LaneSet(MemoryOps):
         where = ", ".join(map(str, index))
         span = f" (and the {extent - 1} elements after it)" if extent > 1 else ""
         scope = f"{mem.scope} " if mem.scope in ("local", "private") else ""
-        raise ExecutionError(
-            f"kernel '{self.kernel}': out-of-bounds {what} of {scope}buffer '{mem.name}' at "
-            f"index [{where}]{span}; it has {mem.extent_text()}; by {self.describe(lane)}, in "
+        raise self.sites[site].error(
+            self.kernel, f"out-of-bounds {what} of {scope}buffer '{mem.name}' at index "
+            f"[{where}]{span}; it has {mem.extent_text()}; by {self.describe(lane)}, in "
             f"`{self.sites[site].text}`")
 
 
@@ -254,8 +260,8 @@ class Lanes(LaneSet):
         s = self.sites[site]
         group = self._tuple([int(np.broadcast_to(x, (self.L,))[missing])
                              for x in self.group_ids])
-        raise ExecutionError(
-            f"kernel '{self.kernel}': barrier {s.barrier} of {self.barriers} (`{s.text}`) is "
+        raise s.error(
+            self.kernel, f"barrier {s.barrier} of {self.barriers} (`{s.text}`) is "
             f"reached by {int(counts[g])} of {self.S} work-items of work-group {group}: "
             f"{self.describe(missing, group=False)} does not reach it (it returned earlier, or "
             "is in another branch or loop iteration); every work-item of a group must reach "
