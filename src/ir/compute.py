@@ -142,11 +142,8 @@ class Tensor:
         return Load(self.buffer, tuple(index_expr(i) for i in items))
 
     def at(self, index: Sequence[Expr]) -> Load:
-        """Numpy broadcasting: the element that output `index` reads (trailing axes aligned,
-        axes of size 1 read at 0)."""
-        lead = len(index) - self.rank
-        return self[tuple(Const(0, INDEX) if d == 1 else index[lead + k]
-                          for k, d in enumerate(self.shape))]
+        """Numpy broadcasting: the element that output `index` reads."""
+        return self[broadcast_index(index, self.shape)]
 
     def scalar(self) -> Load:
         """The one element of a tensor of one element (a Clip bound, a Pad value)."""
@@ -215,6 +212,25 @@ class Stage(Tensor):
         return f"%{self.name}[{axes}]: {self.dtype}{list(self.shape)} = {expr_text(self.body)}"
 
 
+class View:
+    """A tensor that is only an index mapping of others (x read as another shape, a channel
+    regrouping): indexing it builds the expression in place, nothing is stored."""
+
+    def __init__(self, shape: Sequence[int], dtype: DType, fn: Callable[..., Expr]):
+        self.shape, self.dtype, self.fn = tuple(int(d) for d in shape), dtype, fn
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, index: Any) -> Expr:
+        items = index if isinstance(index, tuple) else (index,)
+        if len(items) != self.rank:
+            raise IndexError(f"a view of rank {self.rank} indexed with {len(items)}")
+        return self.fn(*(index_expr(i) for i in items))
+
+
+Readable = Tensor | View
 ComputeResult = Stage | tuple[Stage, ...] | None
 
 
@@ -357,6 +373,35 @@ def broadcast_shape(*xs: Tensor | None) -> tuple[int, ...]:
     return tuple(np.broadcast_shapes(*(x.shape for x in xs if x is not None)))
 
 
+def broadcast_index(index: Sequence[Expr], shape: Sequence[int]) -> tuple[Expr, ...]:
+    """Where an operand of `shape` is read for the broadcast result's `index`: trailing axes
+    aligned, axes of size 1 read at 0."""
+    lead = len(index) - len(shape)
+    return tuple(Const(0, INDEX) if d == 1 else index[lead + k] for k, d in enumerate(shape))
+
+
+def reduced_index(rank: int, axes: Sequence[int], keepdims: bool, out: Sequence[Expr],
+                  red: Sequence[Expr]) -> tuple[Expr, ...]:
+    """The input index a reduction over `axes` reads: reduce Vars `red` on those axes, the output
+    index `out` (which with keepdims has a 0 there too) on the others."""
+    it_out, it_red = iter(out), iter(red)
+    index: list[Expr] = []
+    for k in range(rank):
+        if k in axes:
+            index.append(next(it_red))
+            if keepdims:
+                next(it_out)
+        else:
+            index.append(next(it_out))
+    return tuple(index)
+
+
+def reduced_shape(shape: Sequence[int], axes: Sequence[int], keepdims: bool) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if k in axes else d for k, d in enumerate(shape))
+    return tuple(d for k, d in enumerate(shape) if k not in axes)
+
+
 def elementwise(dtype: DType, fn: Callable[..., Expr | Number], *xs: Tensor) -> Stage:
     """out[i] = fn(x0[i], x1[i], ...) over the broadcast shape, each operand widened to its work
     type (the body is converted to `dtype` at the store)."""
@@ -469,23 +514,30 @@ def build_compute(opdef: OpDef, attrs: Any, inputs: Sequence[TensorArg | None],
 
 
 def classify(cd: ComputeDef) -> str:
-    """'reduction' if any stage reduces, 'elementwise' if the one output reads each input at its
-    own (broadcast) index, else 'injective'."""
-    nodes = [n for s in cd.stages for n in walk(s.body)]
-    if any(isinstance(n, Reduce) for n in nodes):
+    """'reduction' if any stage reduces; 'elementwise' if every stage reads only inputs, each at
+    a broadcast of the stage's own index (each index an output axis, in order, or 0 on an axis
+    of size 1); else 'injective'."""
+    if any(isinstance(n, Reduce) for s in cd.stages for n in walk(s.body)):
         return "reduction"
-    if len(cd.stages) > 1:
-        return "injective"
-    out = cd.stages[0]
-    for n in nodes:
-        if isinstance(n, Load):
-            lead = len(out.axes) - len(n.index)
-            if lead < 0 or not all(
-                    e == out.axes[lead + k] or (e == Const(0, INDEX) and n.buffer.shape is not None
-                                                and n.buffer.shape[k] == Const(1, INDEX))
-                    for k, e in enumerate(n.index)):
+    inputs = {x.name for x in cd.inputs if x is not None}
+    for s in cd.stages:
+        axes = list(s.axes)
+        for n in walk(s.body):
+            if isinstance(n, Load) and (n.buffer.name not in inputs or not _is_broadcast(n, axes)):
                 return "injective"
     return "elementwise"
+
+
+def _is_broadcast(load: Load, axes: list[Var]) -> bool:
+    shape = load.buffer.shape or ()
+    last = -1
+    for e, d in zip(load.index, shape):
+        if e == Const(0, INDEX) and d == Const(1, INDEX):
+            continue
+        if not isinstance(e, Var) or e not in axes or axes.index(e) <= last:
+            return False
+        last = axes.index(e)
+    return True
 
 
 # -- text ------------------------------------------------------------------------------------
@@ -511,9 +563,10 @@ def expr_text(e: Expr) -> str:
 
 
 __all__ = [
-    "INDEX", "KERNEL_DTYPES", "REDUCE_OPS", "ComputeDef", "ComputeResult", "NoCompute", "Reduce",
-    "Stage", "Tensor", "TensorArg", "binary", "bounds", "broadcast_shape", "build_compute", "cast",
-    "classify", "clip", "combine", "compute_scope", "elementwise", "expr_text", "identity",
-    "index_expr", "lift", "math", "maximum", "minimum", "reduce", "rounded", "select", "tensor",
-    "unary", "widen", "work_type",
+    "INDEX", "KERNEL_DTYPES", "REDUCE_OPS", "ComputeDef", "ComputeResult", "NoCompute", "Readable",
+    "Reduce", "Stage", "Tensor", "TensorArg", "View", "binary", "bounds", "broadcast_index",
+    "broadcast_shape", "build_compute", "cast", "classify", "clip", "combine", "compute_scope",
+    "elementwise", "expr_text", "identity", "index_expr", "lift", "math", "maximum", "minimum",
+    "reduce", "reduced_index", "reduced_shape", "rounded", "select", "tensor", "unary", "widen",
+    "work_type",
 ]

@@ -9,7 +9,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import INDEX, Stage, TensorArg, broadcast_index, reduce, widen
 from ..dtype import DType
+from ..kernel.expr import Const, Expr
 from ..types import Dim, TensorType, Type
 from .nn_window import is_float, widened
 from .registry import InferCtx, broadcast_shapes, op
@@ -52,7 +55,33 @@ def _matmul(attrs: None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(np.matmul(widened(a), widened(b))).astype(a.dtype, copy=False)
 
 
-op("MatMul", versions=(1, 9, 13), infer=_infer_matmul, reference=_matmul)
+def _matmul_compute(attrs: None, a: TensorArg, b: TensorArg) -> Stage:
+    """out[..., m, n] = sum_k a[..., m, k] * b[..., k, n], batch dims broadcast; a 1-D operand
+    is a row (a) or a column (b) whose axis the output drops."""
+    sa = (1,) + a.shape if a.rank == 1 else a.shape
+    sb = b.shape + (1,) if b.rank == 1 else b.shape
+    batch = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
+    shape = batch + (sa[-2], sb[-1])
+    drop = [len(shape) - 1] * (b.rank == 1) + [len(shape) - 2] * (a.rank == 1)
+    out_shape = tuple(d for k, d in enumerate(shape) if k not in drop)
+    zero = Const(0, INDEX)
+
+    def fn(*i: Expr) -> Expr:
+        full = list(i)
+        for k in sorted(drop):
+            full.insert(k, zero)
+        *bi, m, n = full
+
+        def term(k: Expr) -> Expr:
+            ai = (k,) if a.rank == 1 else broadcast_index(bi, a.shape[:-2]) + (m, k)
+            bj = (k,) if b.rank == 1 else broadcast_index(bi, b.shape[:-2]) + (k, n)
+            return widen(a[ai]) * widen(b[bj])
+        return reduce("sum", sa[-1], term)
+    return cp.tensor(out_shape, a.dtype, fn)
+
+
+op("MatMul", versions=(1, 9, 13), traits=("reduction", "contraction"), infer=_infer_matmul,
+   reference=_matmul, compute=_matmul_compute)
 
 
 # -- Gemm --------------------------------------------------------------------------------------
@@ -99,7 +128,31 @@ def _gemm(at: GemmAttrs, a: np.ndarray, b: np.ndarray, bias: np.ndarray | None =
     return out.astype(a.dtype, copy=False)
 
 
-op("Gemm", GemmAttrs, versions=(1, 6, 7, 9, 11, 13), infer=_infer_gemm, reference=_gemm)
+def _scaled_expr(e: Expr, factor: float) -> Expr:
+    if factor == 1.0:
+        return e
+    if e.type.is_float:
+        return e * factor
+    return cp.cast(cp.cast(e, DType.F64) * factor, e.type)  # as numpy: via float64, truncated
+
+
+def _gemm_compute(at: GemmAttrs, a: TensorArg, b: TensorArg,
+                  c: TensorArg | None = None) -> Stage:
+    m, k = a.shape[::-1] if at.transA else a.shape
+    n = b.shape[0] if at.transB else b.shape[1]
+
+    def fn(i: Expr, j: Expr) -> Expr:
+        acc = reduce("sum", k, lambda r: widen(a[r, i] if at.transA else a[i, r])
+                     * widen(b[j, r] if at.transB else b[r, j]))
+        out = _scaled_expr(acc, at.alpha)
+        if c is not None and at.beta != 0.0:
+            out = out + _scaled_expr(widen(c.at((i, j))), at.beta)
+        return out
+    return cp.tensor((m, n), a.dtype, fn)
+
+
+op("Gemm", GemmAttrs, versions=(1, 6, 7, 9, 11, 13), traits=("reduction", "contraction"),
+   infer=_infer_gemm, reference=_gemm, compute=_gemm_compute)
 
 
 # -- Einsum ------------------------------------------------------------------------------------
@@ -174,4 +227,44 @@ def _einsum(a: EinsumAttrs, *xs: np.ndarray) -> np.ndarray:
     return np.asarray(out).astype(xs[0].dtype, copy=False)
 
 
-op("Einsum", EinsumAttrs, versions=(12, 28), infer=_infer_einsum, reference=_einsum)
+def _einsum_compute(a: EinsumAttrs, *xs: TensorArg) -> Stage:
+    """out[output labels] = sum over the other labels of the product of the inputs, each read at
+    its labels (a label of size 1 in one input broadcasts; '...' labels its dims by position)."""
+    terms, rhs = parse_equation(None, a.equation, len(xs))
+    dots = max((x.rank - len(t.replace("...", "")) for t, x in zip(terms, xs) if "..." in t),
+               default=0)
+    ell = [chr(0x100 + k) for k in range(dots)]   # stand-in labels of the '...' dims
+
+    def labels(term: str, rank: int) -> list[str]:
+        head, has, tail = term.partition("...")
+        n = rank - len(head) - len(tail)
+        return list(head) + (ell[dots - n:] if has else []) + list(tail)
+
+    spelled = [labels(t, x.rank) for t, x in zip(terms, xs)]
+    sizes: dict[str, int] = {}
+    for ls, x in zip(spelled, xs):
+        for ch, d in zip(ls, x.shape):
+            sizes[ch] = max(sizes.get(ch, 1), d)
+    head, has, tail = rhs.partition("...")
+    out = list(head) + (ell if has else []) + list(tail)
+    summed = [ch for ch in sizes if ch not in out]
+
+    def product(where: dict[str, Expr]) -> Expr:
+        factors = [widen(x[tuple(where[ch] if d == sizes[ch] else 0 for ch, d in zip(ls, x.shape))])
+                   for ls, x in zip(spelled, xs)]
+        total = factors[0]
+        for f in factors[1:]:
+            total = total * f
+        return total
+
+    def fn(*i: Expr) -> Expr:
+        where = dict(zip(out, i))
+        if not summed:
+            return product(where)
+        return reduce("sum", [sizes[ch] for ch in summed],
+                      lambda *r: product({**where, **dict(zip(summed, r))}))
+    return cp.tensor([sizes[ch] for ch in out], xs[0].dtype, fn)
+
+
+op("Einsum", EinsumAttrs, versions=(12, 28), traits=("reduction", "contraction"),
+   infer=_infer_einsum, reference=_einsum, compute=_einsum_compute)

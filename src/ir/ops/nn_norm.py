@@ -6,11 +6,26 @@ Statistics are computed in float32 at least (the stash type, where the op has on
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import (
+    INDEX,
+    NoCompute,
+    Readable,
+    Stage,
+    TensorArg,
+    View,
+    reduce,
+    reduced_index,
+    rounded,
+    widen,
+)
 from ..dtype import DType
+from ..kernel.expr import Const, Expr, Math
 from ..types import TensorType, Type
 from .registry import InferCtx, RefCtx, norm_axis, op
 
@@ -29,6 +44,42 @@ def _float_input(c: InferCtx, i: int = 0) -> TensorType:
 def _wide(x: np.ndarray) -> np.ndarray:
     """float16/bfloat16 statistics go through float32."""
     return x.astype(np.float64 if x.dtype == np.float64 else np.float32, copy=False)
+
+
+# -- compute-definition helpers: per-row statistics over some axes, kept as size-1 dims ----------
+
+def wide_dtype(*xs: TensorArg | None) -> DType:
+    """What _wide computes in: float64 if any operand is, else float32."""
+    return DType.F64 if any(x is not None and x.dtype is DType.F64 for x in xs) else DType.F32
+
+
+def row_of(i: Sequence[Expr], axes: Sequence[int]) -> tuple[Expr, ...]:
+    """The index of element i's statistics (0 on the reduced axes)."""
+    return tuple(Const(0, INDEX) if k in axes else e for k, e in enumerate(i))
+
+
+def row_mean(x: Readable, axes: Sequence[int], dtype: DType,
+             fn: Callable[[Expr, tuple[Expr, ...]], Expr]) -> Stage:
+    """The mean over `axes` of fn(element of x, its row index), as a stage with the axes kept."""
+    ext = [x.shape[k] for k in axes]
+    n = float(np.prod(ext, dtype=np.int64))
+    return cp.tensor(cp.reduced_shape(x.shape, axes, True), dtype, lambda *i: reduce(
+        "sum", ext, lambda *r: fn(x[reduced_index(x.rank, axes, True, i, r)], i)) / n)
+
+
+def moments(x: Readable, axes: Sequence[int], dtype: DType) -> tuple[Stage, Stage]:
+    """Mean and variance (numpy's: the mean of squared deviations) over `axes`, in `dtype`."""
+    mean = row_mean(x, axes, dtype, lambda v, i: cp.cast(v, dtype))
+
+    def dev2(v: Expr, i: tuple[Expr, ...]) -> Expr:
+        d = cp.cast(v, dtype) - mean[i]
+        return d * d
+    return mean, row_mean(x, axes, dtype, dev2)
+
+
+def _per_channel(p: TensorArg, i: Sequence[Expr], dtype: DType) -> Expr:
+    """A per-channel parameter (C,) or (C, *spatial) at element i of an (N, C, ...) tensor."""
+    return cp.cast(p[i[1]] if p.rank == 1 else p[tuple(i[1:])], dtype)
 
 
 # -- BatchNormalization -----------------------------------------------------------------------
@@ -77,8 +128,22 @@ def _batch_norm(a: BatchNormalizationAttrs, x: np.ndarray, scale: np.ndarray, bi
             batch_mean.astype(x.dtype), batch_var.astype(x.dtype))
 
 
+def _batch_norm_compute(a: BatchNormalizationAttrs, x: TensorArg, scale: TensorArg,
+                        bias: TensorArg, mean: TensorArg, var: TensorArg) -> Stage:
+    if a.training_mode:
+        raise NoCompute("training-mode statistics")
+    w = wide_dtype(x, scale, bias, mean, var)
+
+    def fn(*i: Expr) -> Expr:
+        y = (cp.cast(x[i], w) - _per_channel(mean, i, w)) / Math(
+            "sqrt", (_per_channel(var, i, w) + a.epsilon,))
+        return y * _per_channel(scale, i, w) + _per_channel(bias, i, w)
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
 op("BatchNormalization", BatchNormalizationAttrs, versions=(1, 6, 7, 9, 14, 15),
-   infer=_infer_batch_norm, reference=_batch_norm)
+   traits=("injective",), infer=_infer_batch_norm, reference=_batch_norm,
+   compute=_batch_norm_compute)
 
 
 # -- instance, layer, group and RMS normalization -------------------------------------------
@@ -106,8 +171,21 @@ def _instance_norm(a: InstanceNormalizationAttrs, x: np.ndarray, scale: np.ndarr
     return (y + _wide(bias).reshape(shape)).astype(x.dtype)
 
 
+def _instance_norm_compute(a: InstanceNormalizationAttrs, x: TensorArg, scale: TensorArg,
+                           bias: TensorArg) -> Stage:
+    w, axes = wide_dtype(x), tuple(range(2, x.rank))
+    mean, var = moments(x, axes, w)
+
+    def fn(*i: Expr) -> Expr:
+        r = row_of(i, axes)
+        y = (cp.cast(x[i], w) - mean[r]) / Math("sqrt", (var[r] + a.epsilon,))
+        return y * _per_channel(scale, i, w) + _per_channel(bias, i, w)
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
 op("InstanceNormalization", InstanceNormalizationAttrs, versions=(1, 6, 22),
-   infer=_infer_instance_norm, reference=_instance_norm)
+   traits=("reduction",), infer=_infer_instance_norm, reference=_instance_norm,
+   compute=_instance_norm_compute)
 
 
 @dataclass(frozen=True)
@@ -145,8 +223,24 @@ def _layer_norm(a: LayerNormalizationAttrs, x: np.ndarray, scale: np.ndarray,
     return y.astype(x.dtype), mean.astype(stash), inv_std
 
 
-op("LayerNormalization", LayerNormalizationAttrs, versions=(17,), infer=_infer_layer_norm,
-   reference=_layer_norm)
+def _layer_norm_compute(a: LayerNormalizationAttrs, x: TensorArg, scale: TensorArg,
+                        bias: TensorArg | None = None) -> tuple[Stage, ...]:
+    stash = STASH[a.stash_type]
+    axes = tuple(range(a.axis % x.rank, x.rank))
+    mean, var = moments(x, axes, stash)
+    inv_std = cp.tensor(mean.shape, stash, lambda *i: 1.0 / Math(
+        "sqrt", (widen(var[i]) + a.epsilon,)))
+
+    def fn(*i: Expr) -> Expr:
+        r = row_of(i, axes)
+        centered = rounded(widen(cp.cast(x[i], stash)) - widen(mean[r]), stash)
+        y = rounded(rounded(centered * widen(inv_std[r]), x.dtype) * widen(scale.at(i)), x.dtype)
+        return y if bias is None else y + widen(bias.at(i))
+    return cp.tensor(x.shape, x.dtype, fn), mean, inv_std
+
+
+op("LayerNormalization", LayerNormalizationAttrs, versions=(17,), traits=("reduction",),
+   infer=_infer_layer_norm, reference=_layer_norm, compute=_layer_norm_compute)
 
 
 @dataclass(frozen=True)
@@ -182,8 +276,30 @@ def _group_norm(a: GroupNormalizationAttrs, x: np.ndarray, scale: np.ndarray,
     return (y * scale.reshape(shape) + bias.reshape(shape)).astype(x.dtype)
 
 
-op("GroupNormalization", GroupNormalizationAttrs, versions=(18, 21), infer=_infer_group_norm,
-   reference=_group_norm)
+def _group_norm_compute(a: GroupNormalizationAttrs, x: TensorArg, scale: TensorArg,
+                        bias: TensorArg) -> Stage:
+    stash = STASH[a.stash_type]
+    n, ch = x.shape[:2]
+    cg = ch // a.num_groups
+    # statistics per (batch, group): x read as (N, G, C/G, ...), all but the first two reduced
+    grouped = (n, a.num_groups, cg) + x.shape[2:]
+    axes = tuple(range(2, len(grouped)))
+
+    def split(i: Sequence[Expr]) -> tuple[Expr, ...]:   # (n, c, ...) -> (n, g, c % cg, ...)
+        return (i[0], i[1] // cg, i[1] % cg) + tuple(i[2:])
+    mean, var = moments(View(grouped, x.dtype, lambda n, g, c, *s: x[(n, g * cg + c) + s]),
+                        axes, stash)
+
+    def fn(*i: Expr) -> Expr:
+        r = row_of(split(i), axes)
+        y = rounded((widen(cp.cast(x[i], stash)) - widen(mean[r]))
+                    / Math("sqrt", (widen(var[r]) + a.epsilon,)), x.dtype)
+        return rounded(y * widen(scale[i[1]]), x.dtype) + widen(bias[i[1]])
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
+op("GroupNormalization", GroupNormalizationAttrs, versions=(18, 21), traits=("reduction",),
+   infer=_infer_group_norm, reference=_group_norm, compute=_group_norm_compute)
 
 
 @dataclass(frozen=True)
@@ -208,8 +324,18 @@ def _rms_norm(a: RMSNormalizationAttrs, x: np.ndarray, scale: np.ndarray) -> np.
     return ((xs * inv_rms).astype(x.dtype) * scale).astype(x.dtype)
 
 
-op("RMSNormalization", RMSNormalizationAttrs, versions=(23,), infer=_infer_rms_norm,
-   reference=_rms_norm)
+def _rms_norm_compute(a: RMSNormalizationAttrs, x: TensorArg, scale: TensorArg) -> Stage:
+    stash = STASH[a.stash_type]
+    axes = tuple(range(a.axis % x.rank, x.rank))
+    ms = row_mean(x, axes, stash,
+                  lambda v, i: widen(cp.cast(v, stash)) * widen(cp.cast(v, stash)))
+    inv = cp.tensor(ms.shape, stash, lambda *i: 1.0 / Math("sqrt", (widen(ms[i]) + a.epsilon,)))
+    return cp.tensor(x.shape, x.dtype, lambda *i: rounded(
+        widen(cp.cast(x[i], stash)) * widen(inv[row_of(i, axes)]), x.dtype) * widen(scale.at(i)))
+
+
+op("RMSNormalization", RMSNormalizationAttrs, versions=(23,), traits=("reduction",),
+   infer=_infer_rms_norm, reference=_rms_norm, compute=_rms_norm_compute)
 
 
 # -- Lp, mean-variance and local response normalization ---------------------------------------
@@ -238,8 +364,23 @@ def _lp_norm(a: LpNormalizationAttrs, x: np.ndarray) -> np.ndarray:
         return np.where(norm == 0, 0, xs / norm).astype(x.dtype)   # a zero vector stays zero
 
 
-op("LpNormalization", LpNormalizationAttrs, versions=(1, 22), infer=_infer_lp_norm,
-   reference=_lp_norm)
+def _lp_norm_compute(a: LpNormalizationAttrs, x: TensorArg) -> Stage:
+    w, axes = wide_dtype(x), (a.axis % x.rank,)
+    ext = [x.shape[axes[0]]]
+
+    def norm(*i: Expr) -> Expr:
+        def term(r: Expr) -> Expr:
+            v = cp.cast(x[reduced_index(x.rank, axes, True, i, (r,))], w)
+            return abs(v) if a.p == 1 else v * v
+        total = reduce("sum", ext, term)
+        return total if a.p == 1 else Math("sqrt", (total,))
+    nrm = cp.tensor(cp.reduced_shape(x.shape, axes, True), w, norm)
+    return cp.tensor(x.shape, x.dtype, lambda *i: cp.select(   # a zero vector stays zero
+        nrm[row_of(i, axes)].eq(0.0), 0.0, cp.cast(x[i], w) / nrm[row_of(i, axes)]))
+
+
+op("LpNormalization", LpNormalizationAttrs, versions=(1, 22), traits=("reduction",),
+   infer=_infer_lp_norm, reference=_lp_norm, compute=_lp_norm_compute)
 
 
 @dataclass(frozen=True)
@@ -263,8 +404,20 @@ def _mvn(a: MeanVarianceNormalizationAttrs, x: np.ndarray) -> np.ndarray:
     return ((xs - mean) / (np.sqrt(np.maximum(var, 0)) + 1e-9)).astype(x.dtype)
 
 
+def _mvn_compute(a: MeanVarianceNormalizationAttrs, x: TensorArg) -> Stage:
+    w, axes = wide_dtype(x), tuple(sorted({ax % x.rank for ax in a.axes}))
+    mean = row_mean(x, axes, w, lambda v, i: cp.cast(v, w))
+    sq = row_mean(x, axes, w, lambda v, i: cp.cast(v, w) * cp.cast(v, w))
+
+    def fn(*i: Expr) -> Expr:
+        r = row_of(i, axes)
+        var = sq[r] - mean[r] * mean[r]
+        return (cp.cast(x[i], w) - mean[r]) / (Math("sqrt", (cp.maximum(var, 0.0),)) + 1e-9)
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
 op("MeanVarianceNormalization", MeanVarianceNormalizationAttrs, versions=(9, 13),
-   infer=_infer_mvn, reference=_mvn)
+   traits=("reduction",), infer=_infer_mvn, reference=_mvn, compute=_mvn_compute)
 
 
 @dataclass(frozen=True)
@@ -295,7 +448,20 @@ def _lrn(a: LRNAttrs, x: np.ndarray) -> np.ndarray:
     return (xs / (a.bias + a.alpha / a.size * window) ** a.beta).astype(x.dtype)
 
 
-op("LRN", LRNAttrs, versions=(1, 13), infer=_infer_lrn, reference=_lrn)
+def _lrn_compute(a: LRNAttrs, x: TensorArg) -> Stage:
+    w, before = wide_dtype(x), (a.size - 1) // 2
+
+    def fn(*i: Expr) -> Expr:
+        def square(k: Expr) -> Expr:
+            v = cp.cast(x.padded((i[0], i[1] - before + k) + tuple(i[2:]), 0.0), w)
+            return v * v
+        window = reduce("sum", a.size, square)
+        return cp.cast(x[i], w) / cp.math("pow", a.bias + a.alpha / a.size * window, a.beta)
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
+op("LRN", LRNAttrs, versions=(1, 13), traits=("reduction",), infer=_infer_lrn, reference=_lrn,
+   compute=_lrn_compute)
 
 
 # -- Dropout ----------------------------------------------------------------------------------
@@ -329,5 +495,16 @@ def _dropout(a: DropoutAttrs, x: np.ndarray, ratio: np.ndarray | None = None,
     return (keep * _wide(x) * scale).astype(x.dtype), keep
 
 
-op("Dropout", DropoutAttrs, versions=(1, 6, 7, 10, 12, 13, 22), infer=_infer_dropout,
-   reference=_dropout)
+def _dropout_compute(a: DropoutAttrs, x: TensorArg, ratio: TensorArg | None = None,
+                     training_mode: TensorArg | None = None) -> tuple[Stage, Stage]:
+    """Outside training an identity with an all-true mask; training draws random numbers."""
+    if training_mode is not None and any(training_mode.ints("training_mode")):
+        rate = None if ratio is None else ratio.value
+        if rate is None or float(np.asarray(rate).reshape(-1)[0]) != 0:
+            raise NoCompute("training-mode dropout draws random numbers")
+    return (cp.tensor(x.shape, x.dtype, lambda *i: x[i]),
+            cp.tensor(x.shape, DType.BOOL, lambda *i: True))
+
+
+op("Dropout", DropoutAttrs, versions=(1, 6, 7, 10, 12, 13, 22), traits=("elementwise",),
+   infer=_infer_dropout, reference=_dropout, compute=_dropout_compute)

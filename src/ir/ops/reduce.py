@@ -10,7 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import Stage, TensorArg, reduce, reduced_index, reduced_shape, select, widen
 from ..dtype import DType
+from ..kernel.expr import Expr, Math
 from ..types import Dim, TensorType, Type
 from .registry import InferCtx, as_ints, norm_axis, op
 
@@ -196,11 +199,71 @@ REDUCE_VERSIONS: dict[str, tuple[int, ...]] = {
     "ReduceLogSumExp": (1, 11, 13, 18, 28),
 }
 
+# -- their compute definitions: what each element contributes, how contributions combine and
+# what becomes of the result (n: how many elements were reduced)
+
+def _as_float_expr(e: Expr) -> Expr:
+    return cp.cast(e, DType.F64) if not e.type.is_float else widen(e)
+
+
+def _mean_post(acc: Expr, n: int) -> Expr:
+    if acc.type.is_float:
+        return acc / float(n)  # n == 0: 0/0, NaN
+    return cp.cast(acc, DType.F64) / float(max(n, 1))  # the store truncates
+
+
+ReducePlan = tuple[Callable[[Expr], Expr], str, Callable[[Expr, int], Expr]]
+REDUCE_PLANS: dict[str, ReducePlan] = {
+    "ReduceSum": (widen, "sum", lambda acc, n: acc),
+    "ReduceMean": (widen, "sum", _mean_post),
+    "ReduceProd": (widen, "prod", lambda acc, n: acc),
+    "ReduceMax": (lambda e: e, "max", lambda acc, n: acc),
+    "ReduceMin": (lambda e: e, "min", lambda acc, n: acc),
+    "ReduceL1": (lambda e: widen(abs(e)), "sum", lambda acc, n: acc),
+    "ReduceL2": (lambda e: _as_float_expr(e) * _as_float_expr(e), "sum",
+                 lambda acc, n: Math("sqrt", (acc,))),
+    # squared in the input's type, as the reference does, then summed wider
+    "ReduceSumSquare": (lambda e: cp.rounded(widen(e) * widen(e), e.type.dtype), "sum",
+                        lambda acc, n: acc),
+    "ReduceLogSum": (_as_float_expr, "sum", lambda acc, n: Math("log", (acc,))),
+}
+
+
+def reduce_axes(a: ReduceAttrs, data: TensorArg, axes: TensorArg | None) -> tuple[int, ...]:
+    """The reduced axes, sorted: the axes operand (it must be known), all, or none (noop)."""
+    given = () if axes is None else axes.ints("axes")
+    if not given:
+        return () if a.noop_with_empty_axes else tuple(range(data.rank))
+    return tuple(sorted({v % max(data.rank, 1) for v in given}))
+
+
+def _reduce_compute(name: str) -> Callable[..., Stage | tuple[Stage, ...]]:
+    def compute(a: ReduceAttrs, data: TensorArg, axes: TensorArg | None = None) -> Stage:
+        ax, keep = reduce_axes(a, data, axes), bool(a.keepdims)
+        ext = [data.shape[k] for k in ax]
+        shape = reduced_shape(data.shape, ax, keep)
+
+        def over(fn: Callable[[Expr], Expr], how: str, i: tuple[Expr, ...]) -> Expr:
+            return reduce(how, ext, lambda *r: fn(data[reduced_index(data.rank, ax, keep, i, r)]))
+        if name == "ReduceLogSumExp":
+            # shifted by the maximum for stability; an all -inf (or empty) slice shifts by 0
+            wide = DType.F64 if not data.dtype.is_float else cp.work_type(data.type).dtype
+            big = cp.tensor(shape, wide, lambda *i: over(_as_float_expr, "max", i))
+            shift = cp.tensor(shape, big.dtype, lambda *i: select(
+                Math("isfinite", (big[i],)), big[i], 0.0))
+            return cp.tensor(shape, data.dtype, lambda *i: Math("log", (over(
+                lambda e: Math("exp", (_as_float_expr(e) - shift[i],)), "sum", i),)) + shift[i])
+        pre, how, post = REDUCE_PLANS[name]
+        n = int(np.prod(ext, dtype=np.int64))
+        return cp.tensor(shape, data.dtype, lambda *i: post(over(pre, how, i), n))
+    return compute
+
+
 for _name, _versions in REDUCE_VERSIONS.items():
     op(_name, ReduceAttrs, versions=_versions, traits=("reduction",),
        infer=_reduce_rule(allow_bool=_name in ("ReduceMax", "ReduceMin"),
                           float_only=_name in ("ReduceLogSum", "ReduceLogSumExp")),
-       reference=_reduce_reference(_name))
+       reference=_reduce_reference(_name), compute=_reduce_compute(_name))
 
 
 # -- ArgMax / ArgMin ------------------------------------------------------------------------
@@ -234,10 +297,32 @@ def _arg_reference(pick: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]
     return reference
 
 
+def arg_compute(how: str) -> Callable[..., Stage]:
+    """The extreme (`how`: max, min) along the axis, then the first (or last) index holding it;
+    a NaN is the extreme wherever there is one, as for numpy."""
+    def compute(a: ArgReduceAttrs, x: TensorArg) -> Stage:
+        axis, keep = a.axis % max(x.rank, 1), bool(a.keepdims)
+        n, shape = x.shape[axis], reduced_shape(x.shape, (axis,), keep)
+
+        def at(i: tuple[Expr, ...], r: Expr) -> Expr:
+            return x[reduced_index(x.rank, (axis,), keep, i, (r,))]
+        best = cp.tensor(shape, x.dtype, lambda *i: reduce(how, n, lambda r: at(i, r)))
+
+        def hit(i: tuple[Expr, ...], r: Expr) -> Expr:
+            v = at(i, r)
+            return (v.eq(best[i]) | Math("isnan", (v,))) if x.dtype.is_float else v.eq(best[i])
+        if a.select_last_index:
+            return cp.tensor(shape, DType.I64, lambda *i: reduce(
+                "max", n, lambda r: select(hit(i, r), r, -1)))
+        return cp.tensor(shape, DType.I64, lambda *i: reduce(
+            "min", n, lambda r: select(hit(i, r), r, n)))
+    return compute
+
+
 op("ArgMax", ArgReduceAttrs, versions=(1, 11, 12, 13), traits=("reduction",),
-   infer=_arg_rule, reference=_arg_reference(np.argmax))
+   infer=_arg_rule, reference=_arg_reference(np.argmax), compute=arg_compute("max"))
 op("ArgMin", ArgReduceAttrs, versions=(1, 11, 12, 13), traits=("reduction",),
-   infer=_arg_rule, reference=_arg_reference(np.argmin))
+   infer=_arg_rule, reference=_arg_reference(np.argmin), compute=arg_compute("min"))
 
 
 # -- CumSum / CumProd -----------------------------------------------------------------------

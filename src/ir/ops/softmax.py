@@ -7,12 +7,15 @@ axis 1), so both semantics live in one declaration.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import INDEX, Stage, TensorArg, reduce, reduced_index, rounded, select, widen
 from ..dtype import DType
+from ..kernel.expr import Const, Expr, Math
 from ..types import Type
 from .reduce import float_dtype_of
 from .registry import InferCtx, norm_axis, op
@@ -89,9 +92,55 @@ def _along_axis(fn: Callable[[np.ndarray, int], np.ndarray]) -> Callable[..., np
     return reference
 
 
-op("Softmax", SoftmaxAttrs, versions=(1, 11, 13), infer=_softmax_rule,
-   reference=_along_axis(softmax))
-op("LogSoftmax", SoftmaxAttrs, versions=(1, 11, 13), infer=_softmax_rule,
-   reference=_along_axis(log_softmax))
-op("Hardmax", SoftmaxAttrs, versions=(1, 11, 13), infer=_softmax_rule,
-   reference=_along_axis(hardmax))
+# -- compute definitions: the row's maximum, its sum, then each element (every step rounded to
+# the input's type, as the reference takes it)
+
+def _softmax_compute(kind: str) -> Callable[..., Stage]:
+    def compute(a: SoftmaxAttrs, x: TensorArg) -> Stage:
+        axis = a.axis % x.rank
+        axes = tuple(range(axis, x.rank)) if a.coerce_2d else (axis,)
+        ext = [x.shape[k] for k in axes]
+        row_shape = tuple(1 if k in axes else d for k, d in enumerate(x.shape))
+        dt = x.dtype
+
+        def row(i: tuple[Expr, ...]) -> tuple[Expr, ...]:   # the row statistics of element i
+            return tuple(Const(0, INDEX) if k in axes else e for k, e in enumerate(i))
+
+        def over(how: str, fn: Callable[[Expr, tuple[Expr, ...]], Expr],
+                 i: tuple[Expr, ...]) -> Expr:
+            return reduce(how, ext, lambda *r: fn(x[reduced_index(x.rank, axes, True, i, r)], i))
+        big = cp.tensor(row_shape, dt, lambda *i: over("max", lambda v, i: v, i))
+
+        def shifted(v: Expr, i: tuple[Expr, ...]) -> Expr:
+            return rounded(widen(v) - widen(big[row(i)]), dt)
+
+        def exp(v: Expr, i: tuple[Expr, ...]) -> Expr:
+            return rounded(Math("exp", (shifted(v, i),)), dt)
+        if kind == "hardmax":   # 1 at the first maximum (or NaN) of the row
+            flat = [int(np.prod(ext[k + 1:], dtype=np.int64)) for k in range(len(ext))]
+
+            def pos(idx: Sequence[Expr]) -> Expr:
+                return sum((e * s for e, s in zip(idx, flat)), Const(0, INDEX))
+
+            def first(*i: Expr) -> Expr:
+                def hit(*r: Expr) -> Expr:
+                    v = x[reduced_index(x.rank, axes, True, i, r)]
+                    return select(v.eq(big[i]) | Math("isnan", (v,)), pos(r), int(np.prod(ext)))
+                return reduce("min", ext, hit)
+            at = cp.tensor(row_shape, DType.I64, first)
+            return cp.tensor(x.shape, dt, lambda *i: select(
+                pos([i[k] for k in axes]).eq(at[row(i)]), cp.lift(1.0, x.type), 0.0))
+        total = cp.tensor(row_shape, dt, lambda *i: over("sum", exp, i))
+        if kind == "log":
+            return cp.tensor(x.shape, dt, lambda *i: shifted(x[i], i) - rounded(
+                Math("log", (widen(total[row(i)]),)), dt))
+        return cp.tensor(x.shape, dt, lambda *i: exp(x[i], i) / widen(total[row(i)]))
+    return compute
+
+
+op("Softmax", SoftmaxAttrs, versions=(1, 11, 13), traits=("reduction",), infer=_softmax_rule,
+   reference=_along_axis(softmax), compute=_softmax_compute("softmax"))
+op("LogSoftmax", SoftmaxAttrs, versions=(1, 11, 13), traits=("reduction",),
+   infer=_softmax_rule, reference=_along_axis(log_softmax), compute=_softmax_compute("log"))
+op("Hardmax", SoftmaxAttrs, versions=(1, 11, 13), traits=("reduction",), infer=_softmax_rule,
+   reference=_along_axis(hardmax), compute=_softmax_compute("hardmax"))
