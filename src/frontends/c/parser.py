@@ -529,6 +529,21 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
             raise _pos(kind).error(f"{kind} is not supported (use static_cast or a C cast)")
         return A.Cast(_pos(kind), t, x)
 
+    def functional_cast(self, c: list[Any]) -> A.Expr:
+        """C++ `T(x)` (and `float4(a, b, c, d)`): a cast, or a vector literal."""
+        kw, args = c
+        pos = _pos(kw)
+        spec: A.Spec = (A.TypeKeyword(pos, str(kw)) if kw.type == "TYPE_KEYWORD"
+                        else A.TypeRef(pos, str(kw)))
+        tn = A.TypeName(pos, A.Specs(pos, (spec,)), A.Declarator(pos, None))
+        items = list(args or [])
+        if not items:
+            raise pos.error(f"'{kw}()' needs a value")
+        x: A.Expr = items[0]
+        for it in items[1:]:
+            x = A.Comma(x.pos, x, it)
+        return A.Cast(pos, tn, A.Paren(pos, x))
+
     def name(self, c: list[Any]) -> A.Name:
         return A.Name(_pos(c[0]), str(c[0]))
 
