@@ -373,6 +373,16 @@ def broadcast_shape(*xs: Tensor | None) -> tuple[int, ...]:
     return tuple(np.broadcast_shapes(*(x.shape for x in xs if x is not None)))
 
 
+def offset(e: Expr, k: int) -> Expr:
+    """e + k, or e itself for k == 0 (index arithmetic stays readable)."""
+    return e if k == 0 else e + k
+
+
+def scale(e: Expr, k: int) -> Expr:
+    """e * k, or e itself for k == 1."""
+    return e if k == 1 else e * k
+
+
 def broadcast_index(index: Sequence[Expr], shape: Sequence[int]) -> tuple[Expr, ...]:
     """Where an operand of `shape` is read for the broadcast result's `index`: trailing axes
     aligned, axes of size 1 read at 0."""
@@ -567,6 +577,6 @@ __all__ = [
     "Reduce", "Stage", "Tensor", "TensorArg", "View", "binary", "bounds", "broadcast_index",
     "broadcast_shape", "build_compute", "cast", "classify", "clip", "combine", "compute_scope",
     "elementwise", "expr_text", "identity", "index_expr", "lift", "math", "maximum", "minimum",
-    "reduce", "reduced_index", "reduced_shape", "rounded", "select", "tensor", "unary", "widen",
-    "work_type",
+    "offset", "reduce", "reduced_index", "reduced_shape", "rounded", "scale", "select", "tensor",
+    "unary", "widen", "work_type",
 ]

@@ -250,3 +250,74 @@ def _dropout(rng: Rng) -> list[Case]:
     return [Case({}, [x], outputs=2), Case({}, [x, np.array(0.3, np.float32)]),
             Case({}, [x, np.array(0.3, np.float32), np.array(False)], known=(1, 2), outputs=2),
             Case({}, [x, np.array(0.0, np.float32), np.array(True)], known=(1, 2), outputs=2)]
+
+
+# -- convolution and pooling --------------------------------------------------------------------
+
+@cases("Conv")
+def _conv(rng: Rng) -> list[Case]:
+    x2, w2 = f32(rng, 2, 4, 7, 6), f32(rng, 6, 2, 3, 3)
+    return [Case({}, [x2, f32(rng, 5, 4, 3, 3), f32(rng, 5)]),
+            Case({"pads": (1, 2, 1, 0), "strides": (2, 1), "dilations": (1, 2), "group": 2},
+                 [x2, w2]),
+            Case({"auto_pad": "SAME_UPPER", "strides": (2, 2), "group": 4},
+                 [x2, f32(rng, 8, 1, 3, 2), f32(rng, 8)]),
+            Case({"auto_pad": "SAME_LOWER"}, [x2, f32(rng, 3, 4, 2, 2)]),
+            Case({"auto_pad": "VALID", "strides": (3,)}, [f32(rng, 1, 3, 10), f32(rng, 2, 3, 4)]),
+            Case({"pads": (1, 0, 1, 1, 1, 0)}, [f32(rng, 1, 2, 3, 4, 3), f32(rng, 2, 2, 2, 2, 2)]),
+            Case({"pads": (1, 1, 1, 1)}, [x2.astype(DType.F16.np),
+                                          f32(rng, 3, 4, 3, 3, dtype=DType.F16.np)])]
+
+
+@cases("ConvTranspose")
+def _conv_transpose(rng: Rng) -> list[Case]:
+    x = f32(rng, 2, 4, 3, 4)
+    return [Case({}, [x, f32(rng, 4, 3, 3, 3), f32(rng, 3)]),
+            Case({"strides": (2, 3), "pads": (1, 0, 0, 1), "output_padding": (1, 0)},
+                 [x, f32(rng, 4, 2, 3, 2)]),
+            Case({"group": 2, "dilations": (2, 1), "strides": (2, 2)}, [x, f32(rng, 4, 3, 2, 2)]),
+            Case({"auto_pad": "SAME_UPPER", "strides": (2, 2)}, [x, f32(rng, 4, 1, 3, 3)]),
+            Case({"output_shape": (9, 10), "strides": (3, 3)}, [x, f32(rng, 4, 2, 2, 2)]),
+            Case({"strides": (2,)}, [f32(rng, 1, 2, 5), f32(rng, 2, 3, 3)])]
+
+
+def _pool_cases(rng: Rng, ints_too: bool) -> list[Case]:
+    x = f32(rng, 2, 3, 7, 6)
+    out = [Case({"kernel_shape": (3, 3)}, [x]),
+           Case({"kernel_shape": (3, 2), "strides": (2, 2), "pads": (1, 1, 1, 0)}, [x]),
+           Case({"kernel_shape": (2, 2), "strides": (2, 2), "ceil_mode": 1}, [x]),
+           Case({"kernel_shape": (3, 3), "auto_pad": "SAME_UPPER", "strides": (2, 1)}, [x]),
+           Case({"kernel_shape": (2, 2), "dilations": (2, 2), "pads": (1, 1, 1, 1)}, [x]),
+           Case({"kernel_shape": (3,), "strides": (2,), "pads": (1, 1)}, [x[:, :, 0]]),
+           Case({"kernel_shape": (2, 2), "auto_pad": "SAME_LOWER"}, [x.astype(DType.F16.np)])]
+    if ints_too:
+        out.append(Case({"kernel_shape": (2, 3), "pads": (1, 1, 0, 1)},
+                        [rng.integers(-100, 100, (1, 2, 4, 5)).astype(np.int8)]))
+    return out
+
+
+@cases("MaxPool")
+def _max_pool(rng: Rng) -> list[Case]:
+    out = _pool_cases(rng, ints_too=True)
+    ties = rng.integers(0, 3, (1, 2, 5, 5)).astype(np.float32)
+    return out + [Case(c.attrs, c.inputs, outputs=2) for c in out] + [
+        Case({"kernel_shape": (2, 2), "storage_order": 1, "pads": (1, 1, 0, 0)}, [ties],
+             outputs=2)]
+
+
+@cases("AveragePool")
+def _average_pool(rng: Rng) -> list[Case]:
+    out = _pool_cases(rng, ints_too=False)
+    return out + [Case({**c.attrs, "count_include_pad": 1}, c.inputs) for c in out]
+
+
+@cases("LpPool")
+def _lp_pool(rng: Rng) -> list[Case]:
+    return [Case({**c.attrs, "p": p}, c.inputs) for c, p in zip(_pool_cases(rng, False),
+                                                                 (1, 2, 3, 2, 1, 2, 2))]
+
+
+@cases("GlobalAveragePool", "GlobalMaxPool", "GlobalLpPool")
+def _global_pool(rng: Rng) -> list[Case]:
+    return [Case({}, [f32(rng, 2, 3, 4, 5)]), Case({}, [f32(rng, 1, 4, 6)]),
+            Case({}, [f32(rng, 2, 2, 3, 3, dtype=DType.F16.np)])]

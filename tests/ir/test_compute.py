@@ -35,11 +35,12 @@ WITH_COMPUTE = sorted(name for name, d in OPS.items() if d.compute is not None)
 
 # the ops with compute definitions, listed so that the coverage is visible (and kept up to date)
 COVERED = """
-Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh BatchNormalization BitShift BitwiseAnd
-BitwiseNot BitwiseOr BitwiseXor Cast CastLike Ceil Celu Clip Cos Cosh Div Dropout Einsum Elu Equal
-Erf Exp Floor Gelu Gemm Greater GreaterOrEqual GroupNormalization HardSigmoid HardSwish Hardmax
-InstanceNormalization IsInf IsNaN LRN LayerNormalization LeakyRelu Less LessOrEqual Log LogSoftmax
-LpNormalization MatMul Max Mean MeanVarianceNormalization Min Mish Mod Mul Neg Not Or PRelu Pow
+Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization BitShift
+BitwiseAnd BitwiseNot BitwiseOr BitwiseXor Cast CastLike Ceil Celu Clip Conv ConvTranspose Cos Cosh
+Div Dropout Einsum Elu Equal Erf Exp Floor Gelu Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool
+Greater GreaterOrEqual GroupNormalization HardSigmoid HardSwish Hardmax InstanceNormalization IsInf
+IsNaN LRN LayerNormalization LeakyRelu Less LessOrEqual Log LogSoftmax LpNormalization LpPool
+MatMul Max MaxPool Mean MeanVarianceNormalization Min Mish Mod Mul Neg Not Or PRelu Pow
 RMSNormalization Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean
 ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Round Selu Shrink Sigmoid Sign Sin Sinh Softmax
 Softplus Softsign Sqrt Sub Sum Swish Tan Tanh ThresholdedRelu Where Xor

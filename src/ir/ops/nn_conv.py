@@ -12,9 +12,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import NoCompute, Stage, TensorArg, offset, reduce, scale, select
 from ..dtype import DType
+from ..kernel.expr import Expr
 from ..types import Dim, TensorType, Type
-from .nn_window import Geometry, col2im, geometry, out_dims, pad_spatial, resolve, windows
+from .nn_window import (
+    Geometry,
+    col2im,
+    geometry,
+    out_dims,
+    pad_spatial,
+    resolve,
+    window_index,
+    windows,
+)
 from .registry import InferCtx, as_ints, op
 
 FLOAT_TYPES = (DType.F16, DType.F32, DType.F64, DType.BF16)
@@ -127,7 +139,28 @@ def _conv(a: ConvAttrs, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = Non
     return y.astype(x.dtype, copy=False)
 
 
-op("Conv", ConvAttrs, versions=(1, 11, 22), infer=_infer_conv, reference=_conv)
+def _conv_compute(a: ConvAttrs, x: TensorArg, w: TensorArg, b: TensorArg | None = None) -> Stage:
+    """y[n, m, o] = sum over the group's channels c and taps k of x[n, c, o * s - pad + k * d]
+    * w[m, c, k] (+ b[m]), zero outside x, accumulated in f32 (f64 for f64)."""
+    g = conv_geometry(a, w.shape)
+    if tuple(w.shape[2:]) != g.kernel:
+        raise NoCompute(f"weight {list(w.shape)} does not match kernel_shape {list(g.kernel)}")
+    outs, begins, _ = resolve(g, x.shape[2:])
+    m, cg = w.shape[:2]
+    cd = DType.from_np(compute_dtype(x.dtype.np))
+
+    def fn(n: Expr, mo: Expr, *o: Expr) -> Expr:
+        def tap(c: Expr, *k: Expr) -> Expr:
+            ch = c if a.group == 1 else mo // (m // a.group) * cg + c   # in m's group
+            v = x.padded((n, ch) + window_index(g, begins, o, k), 0.0)
+            return cp.cast(v, cd) * cp.cast(w[(mo, c) + k], cd)
+        acc = reduce("sum", (cg,) + g.kernel, tap)
+        return acc if b is None else acc + cp.cast(b[mo], cd)
+    return cp.tensor((x.shape[0], m) + tuple(outs), x.dtype, fn)
+
+
+op("Conv", ConvAttrs, versions=(1, 11, 22), traits=("reduction", "contraction"),
+   infer=_infer_conv, reference=_conv, compute=_conv_compute)
 
 
 # -- ConvInteger ------------------------------------------------------------------------------
@@ -263,8 +296,34 @@ def _conv_transpose(a: ConvTransposeAttrs, x: np.ndarray, w: np.ndarray,
     return out.astype(x.dtype, copy=False)
 
 
-op("ConvTranspose", ConvTransposeAttrs, versions=(1, 11, 22), infer=_infer_conv_transpose,
-   reference=_conv_transpose)
+def _conv_transpose_compute(a: ConvTransposeAttrs, x: TensorArg, w: TensorArg,
+                            b: TensorArg | None = None) -> Stage:
+    """The gather form of the scatter: y[n, m, o] sums x[n, c, i] * w[c, m, k] over the taps k
+    and input positions i with i * stride + k * dilation = o + begin."""
+    kernel = tuple(w.shape[2:])
+    g, outs, begins, _ = transpose_plan(a, kernel, x.shape[2:])
+    cg, mg = x.shape[1] // a.group, w.shape[1]
+    cd = DType.from_np(compute_dtype(x.dtype.np))
+
+    def fn(n: Expr, mo: Expr, *o: Expr) -> Expr:
+        m_in = mo if a.group == 1 else mo % mg
+
+        def tap(c: Expr, *k: Expr) -> Expr:
+            ch = c if a.group == 1 else mo // mg * cg + c   # in mo's group
+            t = [offset(oi, bg) - scale(ki, d) for oi, ki, bg, d in zip(o, k, begins, g.dilations)]
+            pos = tuple(ti if s == 1 else ti // s for ti, s in zip(t, g.strides))
+            v = cp.cast(x.padded((n, ch) + pos, 0.0), cd) * cp.cast(w[(ch, m_in) + k], cd)
+            hits = [(ti % s).eq(0) for ti, s in zip(t, g.strides) if s != 1]
+            for h in hits[1:]:
+                hits[0] = hits[0] & h
+            return select(hits[0], v, 0.0) if hits else v
+        acc = reduce("sum", (cg,) + kernel, tap)
+        return acc if b is None else acc + cp.cast(b[mo], cd)
+    return cp.tensor((x.shape[0], mg * a.group) + tuple(int(d) for d in outs), x.dtype, fn)
+
+
+op("ConvTranspose", ConvTransposeAttrs, versions=(1, 11, 22), traits=("reduction", "contraction"),
+   infer=_infer_conv_transpose, reference=_conv_transpose, compute=_conv_transpose_compute)
 
 
 # -- DeformConv ------------------------------------------------------------------------------

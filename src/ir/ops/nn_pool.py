@@ -4,14 +4,18 @@ auto_pad, ceil_mode and dilations mean the same thing everywhere.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import INDEX, Stage, TensorArg, offset, reduce, scale, select, widen
 from ..dtype import DType
+from ..kernel.expr import Const, Expr, Math
+from ..kernel.types import ScalarType
 from ..types import Dim, Type
-from .nn_window import Geometry, geometry, is_float, out_dims, resolve, windows
+from .nn_window import Geometry, geometry, is_float, out_dims, resolve, window_index, windows
 from .registry import InferCtx, RefCtx, as_ints, op
 
 FLOATS = (DType.F16, DType.F32, DType.F64, DType.BF16)
@@ -146,12 +150,101 @@ def _max_pool(a: MaxPoolAttrs, x: np.ndarray, ctx: RefCtx) -> tuple[np.ndarray, 
     return y, index + plane * int(np.prod(sizes, dtype=np.int64))
 
 
-op("AveragePool", AveragePoolAttrs, versions=(1, 7, 10, 11, 19, 22),
-   infer=pool_rule(FLOATS), reference=_average_pool)
-op("MaxPool", MaxPoolAttrs, versions=(1, 8, 10, 11, 12, 22),
-   infer=pool_rule(FLOATS + (DType.I8, DType.U8), with_indices=True), reference=_max_pool)
-op("LpPool", LpPoolAttrs, versions=(1, 2, 11, 18, 22), infer=pool_rule(FLOATS),
-   reference=_lp_pool)
+# -- compute definitions: a reduction over each window's taps, reading outside x as `fill`
+
+def _pool_plan(a: PoolAttrs, x: TensorArg) -> tuple[Geometry, list[int], list[int], list[int]]:
+    g = pool_geometry(None, a, x.rank - 2)
+    return (g, *resolve(g, x.shape[2:]))
+
+
+def _window(x: TensorArg, g: Geometry, begins: Sequence[int], how: str, fill: float | int,
+            fn: Callable[[Expr], Expr], n: Expr, c: Expr, o: Sequence[Expr]) -> Expr:
+    return reduce(how, g.kernel, lambda *k: fn(
+        widen(x.padded((n, c) + window_index(g, begins, o, k), fill))))
+
+
+def _tap_count(g: Geometry, sizes: Sequence[int], outs: Sequence[int], begins: Sequence[int],
+               ends: Sequence[int], include_pad: bool, o: Sequence[Expr], t: ScalarType) -> Expr:
+    """How many taps of the window at o count (window_counts' rule): per axis a constant where
+    every window has all its taps inside, else a small reduction over the axis's taps."""
+    fixed, count = 1.0, None
+    for i, (size, out, begin, end) in enumerate(zip(sizes, outs, begins, ends)):
+        lo, hi = (-begin, size + end) if include_pad else (0, size)
+        if lo <= -begin and (out - 1) * g.strides[i] - begin + g.extent(i) <= hi:
+            fixed *= g.kernel[i]
+            continue
+
+        def valid(k: Expr, i: int = i, lo: int = lo, hi: int = hi) -> Expr:
+            p = offset(scale(o[i], g.strides[i]) + scale(k, g.dilations[i]), -begins[i])
+            return select((p >= lo) & (p < hi), Const(1.0, t), 0.0)
+        part = reduce("sum", g.kernel[i], valid)
+        count = part if count is None else count * part
+    if count is None:
+        return Const(fixed, t)
+    return count if fixed == 1.0 else count * fixed
+
+
+def _average_pool_compute(a: AveragePoolAttrs, x: TensorArg) -> Stage:
+    g, outs, begins, ends = _pool_plan(a, x)
+
+    def fn(n: Expr, c: Expr, *o: Expr) -> Expr:
+        total = _window(x, g, begins, "sum", 0.0, lambda v: v, n, c, o)
+        return total / _tap_count(g, x.shape[2:], outs, begins, ends, bool(a.count_include_pad),
+                                  o, total.type)
+    return cp.tensor(x.shape[:2] + tuple(outs), x.dtype, fn)
+
+
+def lowest_value(dtype: DType) -> float | int:
+    return -np.inf if dtype.is_float else int(np.iinfo(dtype.np).min)
+
+
+def _max_pool_compute(a: MaxPoolAttrs, x: TensorArg) -> tuple[Stage, Stage]:
+    """The window maxima, then (for the Indices output) the flat input position of the first
+    tap holding each one, counted over (N, C, *spatial) as the reference does."""
+    g, outs, begins, _ = _pool_plan(a, x)
+    low, shape = lowest_value(x.dtype), x.shape[:2] + tuple(outs)
+    y = cp.tensor(shape, x.dtype, lambda n, c, *o: _window(
+        x, g, begins, "max", low, lambda v: v, n, c, o))
+    taps = int(np.prod(g.kernel))
+    tap_strides = [int(np.prod(g.kernel[i + 1:])) for i in range(g.rank)]
+
+    def first_tap(n: Expr, c: Expr, *o: Expr) -> Expr:
+        def hit(*k: Expr) -> Expr:
+            v = x.padded((n, c) + window_index(g, begins, o, k), low)
+            same = v.eq(y[(n, c) + o])
+            flat = sum((scale(ki, s) for ki, s in zip(k, tap_strides)), Const(0, INDEX))
+            return select(same | Math("isnan", (v,)) if x.dtype.is_float else same, flat, taps)
+        return reduce("min", g.kernel, hit)
+    tap = cp.tensor(shape, DType.I64, first_tap)
+    sizes = x.shape[2:]
+    order = range(g.rank) if a.storage_order else reversed(range(g.rank))   # fastest axis first
+    strides, step = [0] * g.rank, 1
+    for i in order:
+        strides[i], step = step, step * sizes[i]
+
+    def index(n: Expr, c: Expr, *o: Expr) -> Expr:
+        t = tap[(n, c) + o]
+        k = [t // s % kk for s, kk in zip(tap_strides, g.kernel)]
+        pos = window_index(g, begins, o, k)
+        return sum((p * s for p, s in zip(pos, strides)), (n * x.shape[1] + c) * step)
+    return y, cp.tensor(shape, DType.I64, index)
+
+
+def _lp_pool_compute(a: LpPoolAttrs, x: TensorArg) -> Stage:
+    g, outs, begins, _ = _pool_plan(a, x)
+    p = float(a.p)
+    return cp.tensor(x.shape[:2] + tuple(outs), x.dtype, lambda n, c, *o: cp.math(
+        "pow", _window(x, g, begins, "sum", 0.0, lambda v: cp.math("pow", abs(v), p), n, c, o),
+        1.0 / p))
+
+
+op("AveragePool", AveragePoolAttrs, versions=(1, 7, 10, 11, 19, 22), traits=("reduction",),
+   infer=pool_rule(FLOATS), reference=_average_pool, compute=_average_pool_compute)
+op("MaxPool", MaxPoolAttrs, versions=(1, 8, 10, 11, 12, 22), traits=("reduction",),
+   infer=pool_rule(FLOATS + (DType.I8, DType.U8), with_indices=True), reference=_max_pool,
+   compute=_max_pool_compute)
+op("LpPool", LpPoolAttrs, versions=(1, 2, 11, 18, 22), traits=("reduction",),
+   infer=pool_rule(FLOATS), reference=_lp_pool, compute=_lp_pool_compute)
 
 
 # -- global pooling ---------------------------------------------------------------------------
@@ -183,10 +276,29 @@ def _global(reduce: str):  # noqa: ANN202
     return ref
 
 
-op("GlobalAveragePool", versions=(1, 22), infer=_infer_global, reference=_global("mean"))
-op("GlobalMaxPool", versions=(1, 22), infer=_infer_global, reference=_global("max"))
-op("GlobalLpPool", GlobalLpPoolAttrs, versions=(1, 2, 22), infer=_infer_global,
-   reference=_global("lp"))
+def _global_compute(how: str) -> Callable[..., Stage]:
+    def compute(a: object, x: TensorArg) -> Stage:
+        spatial = x.shape[2:]
+        p = float(getattr(a, "p", 2))
+
+        def fn(n: Expr, c: Expr, *o: Expr) -> Expr:
+            def at(*r: Expr) -> Expr:
+                v = widen(x[(n, c) + r])
+                return cp.math("pow", abs(v), p) if how == "lp" else v
+            total = reduce("max" if how == "max" else "sum", spatial, at)
+            if how == "mean":
+                return total / float(np.prod(spatial))
+            return cp.math("pow", total, 1.0 / p) if how == "lp" else total
+        return cp.tensor(x.shape[:2] + (1,) * len(spatial), x.dtype, fn)
+    return compute
+
+
+op("GlobalAveragePool", versions=(1, 22), traits=("reduction",), infer=_infer_global,
+   reference=_global("mean"), compute=_global_compute("mean"))
+op("GlobalMaxPool", versions=(1, 22), traits=("reduction",), infer=_infer_global,
+   reference=_global("max"), compute=_global_compute("max"))
+op("GlobalLpPool", GlobalLpPoolAttrs, versions=(1, 2, 22), traits=("reduction",),
+   infer=_infer_global, reference=_global("lp"), compute=_global_compute("lp"))
 
 
 # -- MaxUnpool --------------------------------------------------------------------------------

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..compute import offset, scale
 from ..dtype import DType
+from ..kernel.expr import Expr
 from ..types import Dim, Sym
 from .registry import InferCtx
 
@@ -164,6 +166,14 @@ def col2im(cols: np.ndarray, g: Geometry, full: Sequence[int]) -> np.ndarray:
                       for t, d, s, b in zip(tap, g.dilations, g.strides, blocks))
         out[(Ellipsis,) + where] += cols[(Ellipsis,) + tap + (slice(None),) * g.rank]
     return out
+
+
+def window_index(g: Geometry, begins: Sequence[int], out: Sequence[Expr],
+                 taps: Sequence[Expr]) -> tuple[Expr, ...]:
+    """For compute definitions: the input positions that tap `taps` of the window at output
+    position `out` reads (out * stride - begin + tap * dilation, per spatial axis)."""
+    return tuple(offset(scale(o, s) + scale(k, d), -b)
+                 for o, k, s, d, b in zip(out, taps, g.strides, g.dilations, begins))
 
 
 def is_float(dt: np.dtype) -> bool:
