@@ -325,3 +325,15 @@ def test_warp_reduction_ballot_vote_and_active_mask() -> None:
     np.testing.assert_array_equal(a[order].reshape(4, 32)[:, ::3], mask3)
     assert (a[order].reshape(4, 32)[:, 1] == 0).all()
     np.testing.assert_array_equal(al[order].reshape(4, 32)[:, 0], [1, 1, 3, 1])
+
+
+def test_a_loaded_vector_is_a_value_not_a_view_of_memory() -> None:
+    k = K("""
+    kernel @alias(%v: f32x4[2, 2] global rw) spmd(1) {
+      let %a: f32x4 = %v[0, 1]
+      %v[0, 1] = broadcast<4>(9.0)
+      %v[1, 0] = %a
+    }""")
+    v = np.arange(16, dtype=np.float32)
+    run_kernel(k, [v], 1, 1)
+    np.testing.assert_array_equal(v, [0, 1, 2, 3, 9, 9, 9, 9, 4, 5, 6, 7, 12, 13, 14, 15])

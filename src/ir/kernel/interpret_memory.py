@@ -113,8 +113,8 @@ class MemoryOps:
             shape = (self.L,) + mem.data.shape[1:] + ((vl,) if vl > 1 else ())
             return np.zeros(shape, mem.data.dtype)
         flat = self.flat_index(mem, idx, m, site, vl, "read")
-        if vl == 1:
-            return mem.data[flat]
+        if vl == 1:  # an array index copies; a scalar one may give a view of a vector element
+            return mem.data[np.asarray(flat)]
         return mem.data[np.asarray(flat)[..., None] + np.arange(vl)]
 
     def store(self, mem: Mem, idx: tuple[Value, ...], value: Value, m: Mask, site: int,
