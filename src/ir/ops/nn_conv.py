@@ -319,7 +319,8 @@ def _conv_transpose_compute(a: ConvTransposeAttrs, x: TensorArg, w: TensorArg,
             return select(hits[0], v, 0.0) if hits else v
         acc = reduce("sum", (cg,) + kernel, tap)
         return acc if b is None else acc + cp.cast(b[mo], cd)
-    return cp.tensor((x.shape[0], mg * a.group) + tuple(int(d) for d in outs), x.dtype, fn)
+    sizes = tuple(d for d in outs if isinstance(d, int))  # all of them: x's shape is concrete
+    return cp.tensor((x.shape[0], mg * a.group) + sizes, x.dtype, fn)
 
 
 op("ConvTranspose", ConvTransposeAttrs, versions=(1, 11, 22), traits=("reduction", "contraction"),
