@@ -335,9 +335,13 @@ class ExprLowerer(Emitter):
         one = RV(INT, Const(1, INT.st))
         op = "+" if e.op == "++" else "-"
         if isinstance(target, PtrVar):
+            old_p = self.pointer(target, e.pos)
+            if e.post and not discard:
+                old_p = PtrVal(old_p.ctype, old_p.buffer, old_p.prefix,
+                               self.temp(old_p.offset, "old"), old_p.target)
             moved = self.pointer(self.pointer_op(op, target, one, e.pos), e.pos)
             self.assign_pointer(target, moved, e.pos)
-            return target
+            return old_p if e.post else target
         if not isinstance(target, (VarLV, MemLV, LaneLV)):
             raise e.pos.error(f"'{e.op}' needs a variable, got {self.describe(target)}")
         old = self.load(target)

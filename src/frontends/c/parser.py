@@ -488,7 +488,7 @@ class _ToAst(Transformer):  # type: ignore[type-arg]
         return A.SizeOf(_pos(c[0]), c[1])
 
     def sizeof_type(self, c: list[Any]) -> A.SizeOf:
-        return A.SizeOf(_pos(c[0]), c[-1])
+        return A.SizeOf(_pos(c[0]), next(x for x in c if isinstance(x, A.TypeName)))
 
     def index(self, c: list[Any]) -> A.Index:
         return A.Index(c[0].pos, c[0], c[1])
