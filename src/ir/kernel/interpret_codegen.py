@@ -43,6 +43,7 @@ from .expr import (
     Var,
     Vote,
 )
+from .interpret_analysis import INT_DIVS, exits, masked, parallel_nest
 from .interpret_lanes import Site
 from .interpret_memory import poison
 from .stmt import (
@@ -62,10 +63,8 @@ from .stmt import (
     Store,
     While,
 )
-from .types import BarrierScope, ForKind, MemScope, ScalarType
-from .visit import walk
+from .types import BarrierScope, ScalarType
 
-_INT_DIVS = ("div", "rem", "floordiv", "floormod")
 _OPERATORS = {"add": "+", "sub": "-", "mul": "*", "and": "&", "or": "|", "xor": "^", "eq": "==",
               "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
 
@@ -94,96 +93,6 @@ class Compiled:
     source: str
     sites: list[Site]
     barriers: int
-
-
-def _masked(e: Expr) -> bool:
-    """Whether evaluating `e` depends on which work-items execute it (loads may fault, integer
-    division may divide by zero, warp votes count the active lanes)."""
-    for n in walk(e):
-        if isinstance(n, (Load, Ballot, ActiveMask, Vote)):
-            return True
-        if isinstance(n, Binary) and n.op in _INT_DIVS and n.type.is_int:
-            return True
-    return False
-
-
-def _vectorizable(s: For) -> bool:
-    """Whether the iterations of a parallel loop can run as lanes with nothing to merge back:
-    no return or break, no assignment to a variable or store to a private array declared
-    outside the loop (iterations of a parallel loop are independent, so this only rules out
-    kernels that rely on the last iteration's values)."""
-    if _leaves_loop(s.body):
-        return False
-    inner = {s.var.name}
-    for n in walk(s.body):
-        if isinstance(n, Let):
-            inner.add(n.var.name)
-        elif isinstance(n, For):
-            inner.add(n.var.name)
-        elif isinstance(n, Atomic) and n.result is not None:
-            inner.add(n.result.name)
-        elif isinstance(n, Alloc):
-            inner.add(n.buffer.name)
-    for n in walk(s.body):
-        if isinstance(n, Return):
-            return False
-        if isinstance(n, Assign) and n.var.name not in inner:
-            return False
-        if isinstance(n, (Store, Atomic)) and n.buffer.scope is MemScope.PRIVATE \
-                and n.buffer.name not in inner:
-            return False
-    return True
-
-
-def _leaves_loop(b: Block) -> bool:
-    """A break of this loop (not of a loop nested in it), or a return."""
-    for x in b.stmts:
-        if isinstance(x, (Break, Return)):
-            return True
-        if isinstance(x, If) and (_leaves_loop(x.then) or (x.orelse is not None
-                                                           and _leaves_loop(x.orelse))):
-            return True
-        if isinstance(x, Block) and _leaves_loop(x):
-            return True
-        if isinstance(x, (For, While)) and any(isinstance(n, Return) for n in walk(x.body)):
-            return True
-    return False
-
-
-def _parallel_nest(s: For) -> list[For]:
-    """The perfectly nested parallel loops from `s` inward whose bounds do not depend on each
-    other, when they can run as lanes; else []."""
-    kinds = (ForKind.PARALLEL, ForKind.VECTORIZED)
-    if s.kind not in kinds or not _vectorizable(s):
-        return []
-    nest = [s]
-    while len(nest[-1].body.stmts) == 1:
-        inner = nest[-1].body.stmts[0]
-        if not isinstance(inner, For) or inner.kind not in kinds or not _vectorizable(inner):
-            break
-        outer_vars = {f.var for f in nest}
-        if any(v in outer_vars for e in (inner.start, inner.stop, inner.step)
-               for v in walk(e) if isinstance(v, Var)):
-            break
-        nest.append(inner)
-    return nest
-
-
-def _exits(s: Stmt, in_loop: bool = False) -> bool:
-    """Whether running `s` may make work-items leave the current statement sequence early: a
-    return anywhere, a break or continue not inside a loop nested in `s`."""
-    if isinstance(s, Return):
-        return True
-    if isinstance(s, (Break, Continue)):
-        return not in_loop
-    if isinstance(s, (For, While)):
-        return any(_exits(x, True) for x in s.body.stmts)
-    if isinstance(s, If):
-        return any(_exits(x, in_loop) for x in s.then.stmts) or (
-            s.orelse is not None and any(_exits(x, in_loop) for x in s.orelse.stmts))
-    if isinstance(s, Block):
-        return any(_exits(x, in_loop) for x in s.stmts)
-    return False
 
 
 class KernelCompiler:
@@ -344,7 +253,7 @@ class KernelCompiler:
                 ms = self.temp("m", "ms")
                 if self.block(s):
                     return True
-                if _exits(s):
+                if exits(s):
                     self.emit(f"m = R.both({ms}, {self.current_alive()})")
             elif isinstance(s, Return):
                 for lm, im in self.loops:
@@ -407,7 +316,7 @@ class KernelCompiler:
             self.emit("if R.any(m):")
             with self.indented():
                 self.block(s.orelse)
-        if _exits(s):
+        if exits(s):
             self.emit(f"m = R.both({ms}, {self.current_alive()})")
         else:
             self.emit(f"m = {ms}")
@@ -422,14 +331,14 @@ class KernelCompiler:
             self.loops.pop()
 
     def after_loop(self, s: For | While, ms: str) -> None:
-        if _exits(s):
+        if exits(s):
             self.emit(f"m = R.both({ms}, {self.current_alive()})")
         else:
             self.emit(f"m = {ms}")
 
     def for_(self, s: For) -> None:
         if self.k.domain is None and not self.in_lanes_loop:
-            nest = _parallel_nest(s)
+            nest = parallel_nest(s)
             if nest:
                 return self.parallel_for(nest)
         ms = self.temp("m", "ms")
@@ -562,13 +471,13 @@ class KernelCompiler:
         t = e.a.type
         if e.op in ("land", "lor"):
             a = self.ex(e.a, m)
-            if t.lanes == 1 and _masked(e.b):  # short-circuit: b only where it is evaluated
+            if t.lanes == 1 and masked(e.b):  # short-circuit: b only where it is evaluated
                 ta = self.temp(a)
                 mb = self.temp(f"R.{'and_' if e.op == 'land' else 'andnot'}({m}, {ta})", "mb")
                 return f"({ta} {'&' if e.op == 'land' else '|'} {self.ex(e.b, mb)})"
             return f"({a} {'&' if e.op == 'land' else '|'} {self.ex(e.b, m)})"
         a, b = self.ex(e.a, m), self.ex(e.b, m)
-        if e.op in _INT_DIVS:
+        if e.op in INT_DIVS:
             if t.is_int:
                 return f"R.int_div({e.op!r}, {a}, {b}, {m}, {self.site()})"
             return f"({a} / {b})" if e.op == "div" else f"np.fmod({a}, {b})"
@@ -583,7 +492,7 @@ class KernelCompiler:
     def select(self, e: Select, m: str) -> str:
         widen = e.cond.type.lanes == 1 and e.type.lanes > 1
         cond = self.ex(e.cond, m)
-        if e.cond.type.lanes == 1 and (_masked(e.a) or _masked(e.b)):
+        if e.cond.type.lanes == 1 and (masked(e.a) or masked(e.b)):
             c = self.temp(cond, "c")
             a = self.ex(e.a, self.temp(f"R.and_({m}, {c})", "ma"))
             b = self.ex(e.b, self.temp(f"R.andnot({m}, {c})", "mb"))
