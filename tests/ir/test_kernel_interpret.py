@@ -451,6 +451,16 @@ def test_parallel_loops_that_need_sequential_state_still_run_right() -> None:
                                              r" \[8, 8\]; by the iteration %i = 7, %j = 1 of a "
                                              "parallel loop"):
         run_kernel(oob, [np.zeros(64, np.float32)])
+    ret = K("""
+    kernel @ret(%n: i32, %x: f32* global w) {
+      if %n > 2 { return }
+      parallel for %i: i32 in 0 to 4 { %x[%i] = 1.0 }
+    }""")
+    x = np.zeros(4, np.float32)
+    run_kernel(ret, [3, x])
+    assert (x == 0).all()
+    run_kernel(ret, [2, x])
+    assert (x == 1).all()
     with pytest.raises(ExecutionError, match="by the kernel's single run"):
         run_kernel(K("kernel @one(%x: f32* global w) { %x[3] = 1.0 }"),
                    [np.zeros(3, np.float32)])

@@ -368,7 +368,8 @@ class KernelCompiler:
                                  ((f.start, "start"), (f.stop, "stop"), (f.step, "step")))
             loops.append(f"({f.var.name!r}, {start}, {stop}, {step}, {self.dtype(f.var.type)})")
         outer = self.temp("R", "Rp")
-        with self.scope(), self.loop() as (lm, im):
+        self.emit("if R.any(m):")  # not after the kernel returned
+        with self.indented(), self.scope(), self.loop() as (lm, im):
             names = [self.declare(f.var.name, "v") for f in nest]
             self.emit(f"for R, ({''.join(n + ', ' for n in names)}) in "
                       f"{outer}.parallel(({''.join(x + ', ' for x in loops)})):")
