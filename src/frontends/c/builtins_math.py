@@ -104,7 +104,7 @@ def pattern_builtin(name: str) -> Handler | None:
         return lambda lw, n, e, d: _math1(lw, n, e, base, forced)
     if base in FLOAT2:
         return lambda lw, n, e, d: _math2(lw, n, e, FLOAT2[base], forced)
-    if base in ("fabs", "fmin", "fmax", "fma", "recip", "divide", "fdividef", "div", "mul",
+    if base in ("fabs", "fmin", "fmax", "fma", "recip", "divide", "fdivide", "div", "mul",
                 "add", "sub", "rcp", "saturate") and (forced or base != "fabs"
                                                          or name == "fabs"):
         return lambda lw, n, e, d: _fmisc(lw, n, e, base, forced)
@@ -152,7 +152,7 @@ def _fmisc(lw: KernelLowerer, name: str, e: A.Call, base: str, forced: bool) -> 
         t, (x,) = float_args(lw, name, nargs(e, name, 1), forced)
         return RV(t, Math("clamp", (x, lw.cast(Const(0.0, t.st.element), t.st),
                                      lw.cast(Const(1.0, t.st.element), t.st))))
-    op = {"divide": "div", "fdividef": "div", "div": "div", "mul": "mul", "add": "add",
+    op = {"divide": "div", "fdivide": "div", "div": "div", "mul": "mul", "add": "add",
           "sub": "sub"}[base]
     t, (x, y) = float_args(lw, name, nargs(e, name, 2), forced)
     return RV(t, Binary(op, x, y))
