@@ -15,6 +15,7 @@ definitions with numpy.
 """
 from __future__ import annotations
 
+import inspect
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -234,6 +235,13 @@ Readable = Tensor | View
 ComputeResult = Stage | tuple[Stage, ...] | None
 
 
+@dataclass(frozen=True)
+class ComputeCtx:
+    """What a compute function that declares a `ctx` parameter learns of its node."""
+
+    num_outputs: int = 1
+
+
 def tensor(shape: Sequence[int], dtype: DType, fn: Callable[..., Expr | Number],
            name: str = "t") -> Stage:
     """A stage of the given shape whose element at index Vars (i0, i1, ...) is fn(i0, i1, ...).
@@ -383,6 +391,38 @@ def scale(e: Expr, k: int) -> Expr:
     return e if k == 1 else e * k
 
 
+def reshape_index(index: Sequence[Expr], out_shape: Sequence[int],
+                  in_shape: Sequence[int]) -> tuple[Expr, ...]:
+    """Where a row-major reshape from `in_shape` to `out_shape` reads output `index`. Leading
+    and trailing dims the shapes share map straight through; the rest go through the flat
+    offset."""
+    p = 0
+    while p < min(len(out_shape), len(in_shape)) and out_shape[p] == in_shape[p]:
+        p += 1
+    q = 0
+    while (q < min(len(out_shape), len(in_shape)) - p
+           and out_shape[len(out_shape) - 1 - q] == in_shape[len(in_shape) - 1 - q]):
+        q += 1
+    mid_out = [(e, d) for e, d in zip(index[p:len(index) - q], out_shape[p:len(out_shape) - q])
+               if d != 1]
+    terms = [scale(e, int(np.prod([d for _, d in mid_out[k + 1:]], dtype=np.int64)))
+             for k, (e, _) in enumerate(mid_out)]
+    flat = terms[0] if terms else Const(0, INDEX)
+    for t in terms[1:]:
+        flat = flat + t
+    picked: list[Expr] = []
+    mid_in = in_shape[p:len(in_shape) - q]
+    for k, d in enumerate(mid_in):
+        if d == 1:
+            picked.append(Const(0, INDEX))
+            continue
+        stride = int(np.prod(mid_in[k + 1:], dtype=np.int64))
+        e = flat if stride == 1 else flat // stride
+        outer = all(x == 1 for x in mid_in[:k])   # the outermost dim needs no wrap-around
+        picked.append(e if outer else e % d)
+    return tuple(index[:p]) + tuple(picked) + tuple(index[len(index) - q:])
+
+
 def broadcast_index(index: Sequence[Expr], shape: Sequence[int]) -> tuple[Expr, ...]:
     """Where an operand of `shape` is read for the broadcast result's `index`: trailing axes
     aligned, axes of size 1 read at 0."""
@@ -497,9 +537,11 @@ def build_compute(opdef: OpDef, attrs: Any, inputs: Sequence[TensorArg | None],
     args = list(inputs)
     while args and args[-1] is None:  # absent trailing optionals: the function's defaults
         args.pop()
+    wants_ctx = "ctx" in inspect.signature(opdef.compute).parameters
     with compute_scope() as s:
         try:
-            result = opdef.compute(attrs, *args)
+            result = (opdef.compute(attrs, *args, ctx=ComputeCtx(num_outputs)) if wants_ctx
+                      else opdef.compute(attrs, *args))
         except NoCompute as e:
             raise NoCompute(f"{opdef.name}: {e}") from None
     if result is None:
@@ -573,10 +615,10 @@ def expr_text(e: Expr) -> str:
 
 
 __all__ = [
-    "INDEX", "KERNEL_DTYPES", "REDUCE_OPS", "ComputeDef", "ComputeResult", "NoCompute", "Readable",
-    "Reduce", "Stage", "Tensor", "TensorArg", "View", "binary", "bounds", "broadcast_index",
-    "broadcast_shape", "build_compute", "cast", "classify", "clip", "combine", "compute_scope",
-    "elementwise", "expr_text", "identity", "index_expr", "lift", "math", "maximum", "minimum",
-    "offset", "reduce", "reduced_index", "reduced_shape", "rounded", "scale", "select", "tensor",
-    "unary", "widen", "work_type",
+    "INDEX", "KERNEL_DTYPES", "REDUCE_OPS", "ComputeCtx", "ComputeDef", "ComputeResult",
+    "NoCompute", "Readable", "Reduce", "Stage", "Tensor", "TensorArg", "View", "binary", "bounds",
+    "broadcast_index", "broadcast_shape", "build_compute", "cast", "classify", "clip", "combine",
+    "compute_scope", "elementwise", "expr_text", "identity", "index_expr", "lift", "math",
+    "maximum", "minimum", "offset", "reduce", "reduced_index", "reduced_shape", "reshape_index",
+    "rounded", "scale", "select", "tensor", "unary", "widen", "work_type",
 ]

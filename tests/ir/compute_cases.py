@@ -321,3 +321,171 @@ def _lp_pool(rng: Rng) -> list[Case]:
 def _global_pool(rng: Rng) -> list[Case]:
     return [Case({}, [f32(rng, 2, 3, 4, 5)]), Case({}, [f32(rng, 1, 4, 6)]),
             Case({}, [f32(rng, 2, 2, 3, 3, dtype=DType.F16.np)])]
+
+
+# -- shape ops ----------------------------------------------------------------------------------
+
+def _mixed(rng: Rng, *shape: int) -> list[np.ndarray]:
+    """One tensor of each kind of element: float, int, bool, half."""
+    return [f32(rng, *shape), rng.integers(-9, 9, shape).astype(np.int64),
+            rng.random(shape) < 0.5, f32(rng, *shape, dtype=DType.F16.np)]
+
+
+@cases("Identity")
+def _identity(rng: Rng) -> list[Case]:
+    return [Case({}, [x]) for x in _mixed(rng, 2, 3)] + [Case({}, [np.array(1.5, np.float32)])]
+
+
+@cases("Transpose")
+def _transpose(rng: Rng) -> list[Case]:
+    x = f32(rng, 2, 3, 4)
+    return [Case({}, [x]), Case({"perm": (1, 0, 2)}, [x]), Case({"perm": (2, 0, 1)}, [x]),
+            Case({"perm": (-1, 0, 1)}, [_mixed(rng, 2, 3, 4)[1]]), Case({}, [f32(rng, 5)])]
+
+
+@cases("Reshape")
+def _reshape(rng: Rng) -> list[Case]:
+    x = f32(rng, 2, 3, 4)
+    return [Case({}, [x, ints([6, 4])], known=(1,)), Case({}, [x, ints([4, -1])], known=(1,)),
+            Case({}, [x, ints([0, 12, 1])], known=(1,)),
+            Case({}, [x, ints([2, 2, 3, 2])], known=(1,)), Case({}, [x, ints([24])], known=(1,)),
+            Case({"allowzero": 1}, [f32(rng, 0, 3), ints([3, 0])], known=(1,)),
+            Case({}, [f32(rng, 1), ints([])], known=(1,))]
+
+
+@cases("Flatten")
+def _flatten(rng: Rng) -> list[Case]:
+    x = f32(rng, 2, 3, 4)
+    return [Case({"axis": k}, [x]) for k in (0, 1, 2, 3, -1)]
+
+
+@cases("Squeeze")
+def _squeeze(rng: Rng) -> list[Case]:
+    x = f32(rng, 1, 3, 1, 2)
+    return [Case({}, [x]), Case({}, [x, ints([0])], known=(1,)),
+            Case({}, [x, ints([-2, 0])], known=(1,))]
+
+
+@cases("Unsqueeze")
+def _unsqueeze(rng: Rng) -> list[Case]:
+    x = f32(rng, 3, 2)
+    return [Case({}, [x, ints([0])], known=(1,)), Case({}, [x, ints([1, -1])], known=(1,)),
+            Case({}, [np.array(2.0, np.float32), ints([0, 1])], known=(1,))]
+
+
+@cases("Expand")
+def _expand(rng: Rng) -> list[Case]:
+    return [Case({}, [f32(rng, 3, 1), ints([2, 3, 4])], known=(1,)),
+            Case({}, [f32(rng, 4), ints([3, 1])], known=(1,)),
+            Case({}, [_mixed(rng, 1, 2)[2], ints([3, 2])], known=(1,))]
+
+
+@cases("DepthToSpace")
+def _depth_to_space(rng: Rng) -> list[Case]:
+    x, y = f32(rng, 2, 8, 3, 2), f32(rng, 1, 9, 2, 2)
+    return [Case({"blocksize": b, "mode": m}, [v]) for m in ("DCR", "CRD")
+            for v, b in ((x, 2), (y, 3))]
+
+
+@cases("SpaceToDepth")
+def _space_to_depth(rng: Rng) -> list[Case]:
+    x, y = f32(rng, 2, 3, 4, 6), f32(rng, 1, 2, 6, 3)
+    return [Case({"blocksize": b, "mode": m}, [v]) for m in ("DCR", "CRD")
+            for v, b in ((x, 2), (y, 3))]
+
+
+@cases("Concat")
+def _concat(rng: Rng) -> list[Case]:
+    return [Case({"axis": 1}, [f32(rng, 2, 3), f32(rng, 2, 1), f32(rng, 2, 4)]),
+            Case({"axis": 0}, [f32(rng, 2, 3)]),
+            Case({"axis": -1}, [f32(rng, 2, 2), f32(rng, 2, 0), f32(rng, 2, 1)]),
+            Case({"axis": 0}, [rng.integers(0, 5, (1, 2)), rng.integers(0, 5, (3, 2))])]
+
+
+@cases("Split")
+def _split(rng: Rng) -> list[Case]:
+    x = f32(rng, 6, 4)
+    return [Case({}, [x], outputs=3), Case({"axis": 1}, [x, ints([1, 3])], known=(1,), outputs=2),
+            Case({"axis": 0, "num_outputs": 4}, [x], outputs=4)]
+
+
+@cases("Slice")
+def _slice(rng: Rng) -> list[Case]:
+    x = f32(rng, 5, 6, 3)
+    return [Case({}, [x, ints([1, 0]), ints([4, 5])], known=(1, 2)),
+            Case({}, [x, ints([-1]), ints([-100]), ints([1]), ints([-2])], known=(1, 2, 3, 4)),
+            Case({}, [x, ints([0, 4]), ints([9, 1]), ints([2, 1]), ints([2, -1])],
+                 known=(1, 2, 3, 4)),
+            Case({}, [x, ints([3]), ints([3]), ints([0])], known=(1, 2, 3))]
+
+
+@cases("Tile")
+def _tile(rng: Rng) -> list[Case]:
+    return [Case({}, [f32(rng, 2, 3), ints([2, 1])], known=(1,)),
+            Case({}, [f32(rng, 1, 3), ints([3, 2])], known=(1,)),
+            Case({}, [rng.integers(0, 5, (2,)), ints([0])], known=(1,))]
+
+
+@cases("Pad")
+def _pad(rng: Rng) -> list[Case]:
+    x = f32(rng, 3, 4)
+    out = [Case({"mode": m}, [x, ints([1, 2, 2, 3])], known=(1,))
+           for m in ("constant", "reflect", "edge", "wrap")]
+    out += [Case({}, [x, ints([1, -1, 0, 2]), np.array(7.0, np.float32)], known=(1,)),
+            Case({"mode": "reflect"}, [x, ints([2, -1]), None, ints([0])], known=(1, 3)),
+            Case({"mode": "wrap"}, [x, ints([5, 6]), None, ints([-1])], known=(1, 3)),
+            Case({"mode": "edge"}, [f32(rng, 1, 3), ints([2, 1, 1, 0])], known=(1,))]
+    return out
+
+
+@cases("CenterCropPad")
+def _center_crop_pad(rng: Rng) -> list[Case]:
+    x = f32(rng, 5, 4, 2)
+    return [Case({}, [x, ints([3, 7, 2])], known=(1,)),
+            Case({"axes": (0, -1)}, [x, ints([8, 1])], known=(1,))]
+
+
+@cases("ReverseSequence")
+def _reverse_sequence(rng: Rng) -> list[Case]:
+    x = f32(rng, 4, 3, 2)
+    return [Case({}, [x, ints([4, 0, 2])]),
+            Case({"batch_axis": 0, "time_axis": 1}, [f32(rng, 3, 4), ints([1, 4, 3])])]
+
+
+@cases("Trilu")
+def _trilu(rng: Rng) -> list[Case]:
+    x = f32(rng, 2, 4, 5)
+    return [Case({}, [x]), Case({"upper": 0}, [x]), Case({}, [x, ints([-1])]),
+            Case({"upper": 0}, [rng.integers(0, 5, (3, 3)), ints([1])])]
+
+
+@cases("Gather")
+def _gather(rng: Rng) -> list[Case]:
+    x = f32(rng, 5, 4, 3)
+    return [Case({}, [x, ints([0, 4, -1])]), Case({"axis": 1}, [x, ints([[1, 2], [-4, 3]])]),
+            Case({"axis": -1}, [x, np.array(2, np.int32)]),
+            Case({}, [rng.integers(0, 9, (6,)), ints([5, 0, 0])])]
+
+
+@cases("GatherElements")
+def _gather_elements(rng: Rng) -> list[Case]:
+    x = f32(rng, 3, 4)
+    return [Case({}, [x, rng.integers(-3, 3, (2, 4))]),
+            Case({"axis": 1}, [x, rng.integers(-4, 4, (3, 5)).astype(np.int32)])]
+
+
+@cases("GatherND")
+def _gather_nd(rng: Rng) -> list[Case]:
+    x = f32(rng, 2, 3, 4)
+    return [Case({}, [x, ints([[0, 1], [1, -1]])]), Case({}, [x, ints([[1], [0]])]),
+            Case({"batch_dims": 1}, [x, ints([[[2]], [[0]]])]),
+            Case({}, [x, ints([[1, 2, 3]])])]
+
+
+@cases("TensorScatter")
+def _tensor_scatter(rng: Rng) -> list[Case]:
+    past = f32(rng, 2, 2, 6, 3)
+    return [Case({}, [past, f32(rng, 2, 2, 2, 3), ints([1, 4])]),
+            Case({"mode": "circular"}, [past, f32(rng, 2, 2, 3, 3), ints([5, 2])]),
+            Case({}, [past, f32(rng, 2, 2, 1, 3)]),
+            Case({"axis": 1}, [past, f32(rng, 2, 1, 6, 3), ints([1, 0])])]

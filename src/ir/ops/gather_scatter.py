@@ -13,7 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import Stage, TensorArg, select
 from ..dtype import DType
+from ..kernel.expr import Expr
 from ..types import Dim, TensorType, Type
 from .registry import InferCtx, norm_axis, op
 
@@ -68,6 +71,14 @@ def _along_axis(indices: np.ndarray, normalized: np.ndarray,
     return tuple(np.broadcast_arrays(*grid))
 
 
+def index_into(e: Expr, n: int) -> Expr:
+    """A runtime index into an axis of size n, negative ones counted from the end; clamped into
+    range so that a bad index reads a wrong element, never outside the buffer (the reference
+    raises)."""
+    j = cp.index_expr(e)
+    return select(j < 0, j + n, j).max(0).min(n - 1)
+
+
 # -- Gather, GatherElements, GatherND -----------------------------------------------------
 
 @dataclass(frozen=True)
@@ -90,8 +101,15 @@ def _gather(a: AxisAttrs, data: np.ndarray, indices: np.ndarray) -> np.ndarray:
     return np.asarray(np.take(data, normalize_indices(indices, data.shape[axis]), axis=axis))
 
 
+def _gather_compute(a: AxisAttrs, data: TensorArg, indices: TensorArg) -> Stage:
+    axis, q = a.axis % data.rank, indices.rank
+    shape = data.shape[:axis] + indices.shape + data.shape[axis + 1:]
+    return cp.tensor(shape, data.dtype, lambda *i: data[
+        i[:axis] + (index_into(indices[i[axis:axis + q]], data.shape[axis]),) + i[axis + q:]])
+
+
 op("Gather", AxisAttrs, versions=(1, 11, 13), traits=("injective",),
-   infer=_gather_rule, reference=_gather)
+   infer=_gather_rule, reference=_gather, compute=_gather_compute)
 
 
 def _gather_elements_rule(c: InferCtx) -> list[Type]:
@@ -109,8 +127,14 @@ def _gather_elements(a: AxisAttrs, data: np.ndarray, indices: np.ndarray) -> np.
     return data[_along_axis(indices, normalize_indices(indices, data.shape[axis]), axis)]
 
 
+def _gather_elements_compute(a: AxisAttrs, data: TensorArg, indices: TensorArg) -> Stage:
+    axis = a.axis % data.rank
+    return cp.tensor(indices.shape, data.dtype, lambda *i: data[
+        i[:axis] + (index_into(indices[i], data.shape[axis]),) + i[axis + 1:]])
+
+
 op("GatherElements", AxisAttrs, versions=(11, 13), traits=("injective",),
-   infer=_gather_elements_rule, reference=_gather_elements)
+   infer=_gather_elements_rule, reference=_gather_elements, compute=_gather_elements_compute)
 
 
 @dataclass(frozen=True)
@@ -152,8 +176,18 @@ def _gather_nd(a: GatherNDAttrs, data: np.ndarray, indices: np.ndarray) -> np.nd
     return picked.reshape(indices.shape[:-1] + data.shape[b + k:])
 
 
+def _gather_nd_compute(a: GatherNDAttrs, data: TensorArg, indices: TensorArg) -> Stage:
+    b, k, q = a.batch_dims, indices.shape[-1], indices.rank - 1
+    shape = indices.shape[:-1] + data.shape[b + k:]
+
+    def fn(*i: Expr) -> Expr:
+        picked = tuple(index_into(indices[i[:q] + (j,)], data.shape[b + j]) for j in range(k))
+        return data[i[:b] + picked + i[q:]]
+    return cp.tensor(shape, data.dtype, fn)
+
+
 op("GatherND", GatherNDAttrs, versions=(11, 12, 13), traits=("injective",),
-   infer=_gather_nd_rule, reference=_gather_nd)
+   infer=_gather_nd_rule, reference=_gather_nd, compute=_gather_nd_compute)
 
 
 # -- Scatter, ScatterElements, ScatterND --------------------------------------------------
@@ -296,5 +330,22 @@ def _tensor_scatter(a: TensorScatterAttrs, past: np.ndarray, update: np.ndarray,
     return out
 
 
+def _tensor_scatter_compute(a: TensorScatterAttrs, past: TensorArg, update: TensorArg,
+                            write_indices: TensorArg | None = None) -> Stage:
+    """The gather form: position p of batch entry b holds update[p - start_b] where that is one
+    of the update's (modulo the capacity in circular mode), else the past value."""
+    axis = a.axis % past.rank
+    capacity, length = past.shape[axis], update.shape[axis]
+
+    def fn(*i: Expr) -> Expr:
+        rel = i[axis] if write_indices is None else i[axis] - cp.index_expr(write_indices[i[0]])
+        if a.mode == "circular":
+            rel = rel % capacity
+        ok = (rel >= 0) & (rel < length)
+        new = update[i[:axis] + (rel.max(0).min(length - 1),) + i[axis + 1:]]
+        return select(ok, new, past[i]) if length else past[i]
+    return cp.tensor(past.shape, past.dtype, fn)
+
+
 op("TensorScatter", TensorScatterAttrs, versions=(24,), traits=("injective",),
-   infer=_tensor_scatter_rule, reference=_tensor_scatter)
+   infer=_tensor_scatter_rule, reference=_tensor_scatter, compute=_tensor_scatter_compute)

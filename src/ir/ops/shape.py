@@ -14,7 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import INDEX, Stage, TensorArg, reshape_index
 from ..dtype import DType
+from ..kernel.expr import Const, Expr
 from ..types import Dim, Sym, TensorType, Type
 from .registry import InferCtx, as_ints, broadcast_shapes, norm_axis, op
 
@@ -93,6 +96,11 @@ class ReshapeAttrs:
     allowzero: int = 0
 
 
+def reshaped(x: TensorArg, shape: Sequence[int]) -> Stage:
+    """The compute definition of every reshape (Reshape, Flatten, Squeeze, Unsqueeze)."""
+    return cp.tensor(shape, x.dtype, lambda *i: x[reshape_index(i, shape, x.shape)])
+
+
 def _infer_minus_one(in_dims: Sequence[Dim], out_known: Sequence[Dim]) -> Dim | None:
     """The dim that -1 stands for, cancelling symbols common to input and output."""
     in_syms = Counter(d for d in in_dims if isinstance(d, Sym))
@@ -153,8 +161,17 @@ def _reshape(a: ReshapeAttrs, x: np.ndarray, shape: np.ndarray) -> np.ndarray:
     return x.reshape(target)
 
 
+def _reshape_compute(a: ReshapeAttrs, x: TensorArg, shape: TensorArg) -> Stage:
+    target = [x.shape[k] if d == 0 and not a.allowzero else d
+              for k, d in enumerate(shape.ints("shape"))]
+    if -1 in target:
+        known = int(np.prod([d for d in target if d != -1], dtype=np.int64))
+        target[target.index(-1)] = x.numel // known if known else 0
+    return reshaped(x, target)
+
+
 op("Reshape", ReshapeAttrs, versions=(1, 5, 13, 14, 19, 21, 23, 24, 25), traits=("injective",),
-   infer=_reshape_rule, reference=_reshape)
+   infer=_reshape_rule, reference=_reshape, compute=_reshape_compute)
 
 
 @dataclass(frozen=True)
@@ -177,8 +194,13 @@ def _flatten(a: FlattenAttrs, x: np.ndarray) -> np.ndarray:
     return x.reshape(math.prod(x.shape[:axis]), math.prod(x.shape[axis:]))
 
 
+def _flatten_compute(a: FlattenAttrs, x: TensorArg) -> Stage:
+    axis = a.axis + x.rank if a.axis < 0 else a.axis
+    return reshaped(x, (math.prod(x.shape[:axis]), math.prod(x.shape[axis:])))
+
+
 op("Flatten", FlattenAttrs, versions=(1, 9, 11, 13, 21, 23, 24, 25), traits=("injective",),
-   infer=_flatten_rule, reference=_flatten)
+   infer=_flatten_rule, reference=_flatten, compute=_flatten_compute)
 
 
 # -- Squeeze, Unsqueeze -------------------------------------------------------------------
@@ -212,8 +234,14 @@ def _squeeze(a: None, x: np.ndarray, axes: np.ndarray | None = None) -> np.ndarr
     return np.squeeze(x, axis=tuple(int(i) for i in axes.reshape(-1)))
 
 
+def _squeeze_compute(a: None, x: TensorArg, axes: TensorArg | None = None) -> Stage:
+    gone = ({k % x.rank for k in axes.ints("axes")} if axes is not None
+            else {k for k, d in enumerate(x.shape) if d == 1})
+    return reshaped(x, [d for k, d in enumerate(x.shape) if k not in gone])
+
+
 op("Squeeze", versions=(1, 11, 13, 21, 23, 24, 25), traits=("injective",),
-   infer=_squeeze_rule, reference=_squeeze)
+   infer=_squeeze_rule, reference=_squeeze, compute=_squeeze_compute)
 
 
 def _unsqueeze_rule(c: InferCtx) -> list[Type]:
@@ -232,8 +260,16 @@ def _unsqueeze(a: None, x: np.ndarray, axes: np.ndarray) -> np.ndarray:
     return np.expand_dims(x, tuple(int(i) % out_rank for i in axes.reshape(-1)))
 
 
+def _unsqueeze_compute(a: None, x: TensorArg, axes: TensorArg) -> Stage:
+    given = axes.ints("axes")
+    rank = x.rank + len(given)
+    new = {k % rank for k in given}
+    rest = iter(x.shape)
+    return reshaped(x, [1 if k in new else next(rest) for k in range(rank)])
+
+
 op("Unsqueeze", versions=(1, 11, 13, 21, 23, 24, 25), traits=("injective",),
-   infer=_unsqueeze_rule, reference=_unsqueeze)
+   infer=_unsqueeze_rule, reference=_unsqueeze, compute=_unsqueeze_compute)
 
 
 # -- Transpose, Expand --------------------------------------------------------------------
@@ -255,9 +291,20 @@ def _transpose_rule(c: InferCtx) -> list[Type]:
     return [x.with_shape(tuple(x.shape[p] for p in _perm(c.attrs.perm, x.rank)))]
 
 
+def _transpose_compute(a: TransposeAttrs, x: TensorArg) -> Stage:
+    perm = _perm(a.perm, x.rank)
+
+    def fn(*i: Expr) -> Expr:   # output axis k is input axis perm[k]
+        index: list[Expr] = [Const(0, INDEX)] * x.rank
+        for k, p in enumerate(perm):
+            index[p] = i[k]
+        return x[tuple(index)]
+    return cp.tensor([x.shape[p] for p in perm], x.dtype, fn)
+
+
 op("Transpose", TransposeAttrs, versions=DATA_MOVEMENT_VERSIONS, traits=("injective",),
    infer=_transpose_rule,
-   reference=lambda a, x: np.transpose(x, _perm(a.perm, x.ndim)))
+   reference=lambda a, x: np.transpose(x, _perm(a.perm, x.ndim)), compute=_transpose_compute)
 
 
 def _expand_rule(c: InferCtx) -> list[Type]:
@@ -278,7 +325,13 @@ def _expand(a: None, x: np.ndarray, shape: np.ndarray) -> np.ndarray:
     return np.array(np.broadcast_to(x, out))
 
 
-op("Expand", versions=(8, 13), traits=("injective",), infer=_expand_rule, reference=_expand)
+def _expand_compute(a: None, x: TensorArg, shape: TensorArg) -> Stage:
+    out = np.broadcast_shapes(x.shape, shape.ints("shape"))
+    return cp.tensor(out, x.dtype, lambda *i: x.at(i))
+
+
+op("Expand", versions=(8, 13), traits=("injective",), infer=_expand_rule, reference=_expand,
+   compute=_expand_compute)
 
 
 # -- DepthToSpace, SpaceToDepth -----------------------------------------------------------
@@ -326,8 +379,19 @@ def _depth_to_space(a: BlockAttrs, x: np.ndarray) -> np.ndarray:
     return t.reshape(n, ch // (b * b), h * b, w * b)
 
 
+def _depth_to_space_compute(a: BlockAttrs, x: TensorArg) -> Stage:
+    n, ch, h, w = x.shape
+    b, c2 = a.blocksize, ch // (a.blocksize * a.blocksize)
+
+    def fn(i: Expr, c: Expr, y: Expr, z: Expr) -> Expr:
+        by, bz = y % b, z % b   # the position inside the block picks the input channel
+        depth = (by * b + bz) * c2 + c if a.mode == "DCR" else (c * b + by) * b + bz
+        return x[i, depth, y // b, z // b]
+    return cp.tensor((n, c2, h * b, w * b), x.dtype, fn)
+
+
 op("DepthToSpace", BlockAttrs, versions=(1, 11, 13, 28), traits=("injective",),
-   infer=_depth_to_space_rule, reference=_depth_to_space)
+   infer=_depth_to_space_rule, reference=_depth_to_space, compute=_depth_to_space_compute)
 
 
 def _space_to_depth_rule(c: InferCtx) -> list[Type]:
@@ -345,8 +409,21 @@ def _space_to_depth(a: BlockAttrs, x: np.ndarray) -> np.ndarray:
     return t.reshape(n, ch * b * b, h // b, w // b)
 
 
+def _space_to_depth_compute(a: BlockAttrs, x: TensorArg) -> Stage:
+    n, ch, h, w = x.shape
+    b = a.blocksize
+
+    def fn(i: Expr, oc: Expr, y: Expr, z: Expr) -> Expr:
+        if a.mode == "DCR":   # channel (by * b + bz) * ch + c
+            c, by, bz = oc % ch, oc // (ch * b), oc // ch % b
+        else:                 # channel (c * b + by) * b + bz
+            c, by, bz = oc // (b * b), oc // b % b, oc % b
+        return x[i, c, y * b + by, z * b + bz]
+    return cp.tensor((n, ch * b * b, h // b, w // b), x.dtype, fn)
+
+
 op("SpaceToDepth", BlockAttrs, versions=(1, 13, 28), traits=("injective",),
-   infer=_space_to_depth_rule, reference=_space_to_depth)
+   infer=_space_to_depth_rule, reference=_space_to_depth, compute=_space_to_depth_compute)
 
 
 # -- Identity, Shape, Size ----------------------------------------------------------------
@@ -359,7 +436,8 @@ def _identity_rule(c: InferCtx) -> list[Type]:
 
 
 op("Identity", versions=(1, 13, 14, 16, 19, 21, 23, 24, 25), traits=("injective",),
-   infer=_identity_rule, reference=lambda a, x: x)
+   infer=_identity_rule, reference=lambda a, x: x,
+   compute=lambda a, x: cp.tensor(x.shape, x.dtype, lambda *i: x[i]))
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import INDEX, ComputeCtx, NoCompute, Stage, TensorArg, offset, select
+from ..kernel.expr import Const, Expr
 from ..types import Dim, TensorType, Type
 from .registry import InferCtx, RefCtx, as_ints, norm_axis, op
 from .shape import axes_operand, check_int_operand, operand_length, shape_operand
@@ -53,8 +56,33 @@ def _concat(a: ConcatAttrs, *xs: np.ndarray | None) -> np.ndarray:
     return np.concatenate(arrays, axis=a.axis).astype(arrays[0].dtype, copy=False)
 
 
+def _concat_compute(a: ConcatAttrs, *xs: TensorArg | None) -> Stage:
+    """Input j where the index along the axis falls in its range: a chain of selects, each
+    reading its input at a clamped index (a select evaluates both sides)."""
+    parts = [x for x in xs if x is not None]
+    axis = a.axis % parts[0].rank
+    starts = np.cumsum([0] + [x.shape[axis] for x in parts]).tolist()
+    shape = parts[0].shape[:axis] + (starts[-1],) + parts[0].shape[axis + 1:]
+
+    def fn(*i: Expr) -> Expr:
+        out: Expr | None = None
+        for x, lo, hi in reversed(list(zip(parts, starts, starts[1:]))):
+            if hi == lo:
+                continue
+            at = offset(i[axis], -lo)
+            if out is not None:
+                at = at.min(hi - lo - 1)
+            if lo > 0:
+                at = at.max(0)
+            v = x[i[:axis] + (at,) + i[axis + 1:]]
+            out = v if out is None else select(i[axis] < hi, v, out)
+        assert out is not None
+        return out
+    return cp.tensor(shape, parts[0].dtype, fn)
+
+
 op("Concat", ConcatAttrs, versions=(1, 4, 11, 13), traits=("injective",),
-   infer=_concat_rule, reference=_concat)
+   infer=_concat_rule, reference=_concat, compute=_concat_compute)
 
 
 @dataclass(frozen=True)
@@ -120,8 +148,26 @@ def _split(a: SplitAttrs, x: np.ndarray, split: np.ndarray | None = None, *,
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
+def _split_compute(a: SplitAttrs, x: TensorArg, split: TensorArg | None = None, *,
+                   ctx: ComputeCtx) -> tuple[Stage, ...]:
+    axis = a.axis % x.rank
+    if split is not None:
+        sizes: list[int] | None = list(split.ints("split"))
+    else:
+        sizes = split_sizes(x.shape[axis], ctx.num_outputs, uneven=a.num_outputs is not None)
+    if sizes is None or sum(sizes) != x.shape[axis]:
+        raise NoCompute(f"axis {axis} of size {x.shape[axis]} does not split into {sizes}")
+    starts = np.cumsum([0] + sizes).tolist()
+
+    def part(lo: int, n: int) -> Stage:
+        shape = x.shape[:axis] + (n,) + x.shape[axis + 1:]
+        return cp.tensor(shape, x.dtype, lambda *i: x[
+            i[:axis] + (offset(i[axis], lo),) + i[axis + 1:]])
+    return tuple(part(lo, n) for lo, n in zip(starts, sizes))
+
+
 op("Split", SplitAttrs, versions=(1, 2, 11, 13, 18), traits=("injective",),
-   infer=_split_rule, reference=_split)
+   infer=_split_rule, reference=_split, compute=_split_compute)
 
 
 # -- Slice --------------------------------------------------------------------------------
@@ -197,8 +243,24 @@ def _slice(a: None, x: np.ndarray, starts: np.ndarray, ends: np.ndarray,
     return x[tuple(index)]
 
 
+def _slice_compute(a: None, x: TensorArg, starts: TensorArg, ends: TensorArg,
+                   axes: TensorArg | None = None, steps: TensorArg | None = None) -> Stage:
+    st, en = starts.ints("starts"), ends.ints("ends")
+    ax = axes.ints("axes") if axes is not None else tuple(range(len(st)))
+    sp = steps.ints("steps") if steps is not None else (1,) * len(st)
+    first, step, shape = [0] * x.rank, [1] * x.rank, list(x.shape)
+    for axis, start, end, stride in zip(ax, st, en, sp):
+        if stride == 0:
+            raise NoCompute("a step is 0")
+        k = axis % x.rank
+        first[k], _, shape[k] = slice_bounds(x.shape[k], start, end, stride)
+        step[k] = stride
+    return cp.tensor(shape, x.dtype, lambda *i: x[tuple(
+        offset(cp.scale(e, s), b) for e, s, b in zip(i, step, first))])
+
+
 op("Slice", versions=(1, 10, 11, 13), traits=("injective",),
-   infer=_slice_rule, reference=_slice)
+   infer=_slice_rule, reference=_slice, compute=_slice_compute)
 
 
 # -- Tile ---------------------------------------------------------------------------------
@@ -217,8 +279,15 @@ def _tile_rule(c: InferCtx) -> list[Type]:
                                for d, r in zip(x.shape, reps)))]
 
 
+def _tile_compute(a: None, x: TensorArg, repeats: TensorArg) -> Stage:
+    reps = repeats.ints("repeats")
+    return cp.tensor([d * r for d, r in zip(x.shape, reps)], x.dtype, lambda *i: x[tuple(
+        e if r == 1 else e % d for e, d, r in zip(i, x.shape, reps))])
+
+
 op("Tile", versions=(6, 13), traits=("injective",), infer=_tile_rule,
-   reference=lambda a, x, reps: np.tile(x, [int(r) for r in reps.reshape(-1)]))
+   reference=lambda a, x, reps: np.tile(x, [int(r) for r in reps.reshape(-1)]),
+   compute=_tile_compute)
 
 
 # -- Pad, CenterCropPad -------------------------------------------------------------------
@@ -290,8 +359,47 @@ def _zero(dtype: np.dtype) -> object:
     return "" if dtype.kind in "OUS" else np.zeros((), dtype)[()]
 
 
+def pad_read(x: TensorArg, index: Sequence[Expr], begins: Sequence[int], mode: str,
+             value: Expr | float | int) -> Expr:
+    """Element `index` of x padded by `begins` on each axis (negative: cropped): `value`
+    outside (constant), the nearest edge, the mirror image without the edge (reflect), or x
+    repeated (wrap)."""
+    at = [offset(e, -b) for e, b in zip(index, begins)]
+    if mode == "constant":
+        return x.padded(at, value)
+    if 0 in x.shape:
+        raise NoCompute(f"cannot {mode}-pad an empty tensor")
+    picked: list[Expr] = []
+    for e, n in zip(at, x.shape):
+        lo, hi = cp.bounds(e) or (-1, n)
+        if (lo >= 0 and hi < n) or (mode == "edge" and n == 1):
+            picked.append(e if n != 1 else Const(0, INDEX))
+        elif mode == "edge":
+            picked.append(e.max(0).min(n - 1))
+        elif mode == "wrap":
+            picked.append(e % n)
+        elif n == 1:
+            picked.append(Const(0, INDEX))
+        else:   # reflect: a period of 2n - 2 folded at n - 1
+            t = e % (2 * n - 2)
+            picked.append(select(t < n, t, 2 * n - 2 - t))
+    return x[tuple(picked)]
+
+
+def _pad_compute(a: PadAttrs, x: TensorArg, pads: TensorArg, value: TensorArg | None = None,
+                 axes: TensorArg | None = None) -> Stage:
+    p = pads.ints("pads")
+    ax = [k % x.rank for k in axes.ints("axes")] if axes is not None else range(x.rank)
+    begins, ends = [0] * x.rank, [0] * x.rank
+    for k, axis in enumerate(ax):
+        begins[axis], ends[axis] = p[k], p[k + len(p) // 2]
+    shape = [d + b + e for d, b, e in zip(x.shape, begins, ends)]
+    fill: Expr | int = value.scalar() if value is not None and value.numel else 0
+    return cp.tensor(shape, x.dtype, lambda *i: pad_read(x, i, begins, a.mode, fill))
+
+
 op("Pad", PadAttrs, versions=(1, 2, 11, 13, 18, 19, 21, 23, 24, 25), traits=("injective",),
-   infer=_pad_rule, reference=_pad)
+   infer=_pad_rule, reference=_pad, compute=_pad_compute)
 
 
 @dataclass(frozen=True)
@@ -326,8 +434,17 @@ def _center_crop_pad(a: CenterCropPadAttrs, x: np.ndarray, shape: np.ndarray) ->
     return pad_array(x, widths, "constant", _zero(x.dtype))
 
 
+def _center_crop_pad_compute(a: CenterCropPadAttrs, x: TensorArg, shape: TensorArg) -> Stage:
+    axes = range(x.rank) if a.axes is None else [ax % x.rank for ax in a.axes]
+    out, begins = list(x.shape), [0] * x.rank
+    for axis, size in zip(axes, shape.ints("shape")):
+        grow = size - x.shape[axis]
+        out[axis], begins[axis] = size, grow // 2 if grow >= 0 else -(-grow // 2)
+    return cp.tensor(out, x.dtype, lambda *i: pad_read(x, i, begins, "constant", 0))
+
+
 op("CenterCropPad", CenterCropPadAttrs, versions=(18,), traits=("injective",),
-   infer=_center_crop_pad_rule, reference=_center_crop_pad)
+   infer=_center_crop_pad_rule, reference=_center_crop_pad, compute=_center_crop_pad_compute)
 
 
 # -- ReverseSequence, Trilu ---------------------------------------------------------------
@@ -362,8 +479,17 @@ def _reverse_sequence(a: ReverseSequenceAttrs, x: np.ndarray, lens: np.ndarray) 
     return out
 
 
+def _reverse_sequence_compute(a: ReverseSequenceAttrs, x: TensorArg, lens: TensorArg) -> Stage:
+    def fn(*i: Expr) -> Expr:
+        t, n = i[a.time_axis], cp.index_expr(lens[i[a.batch_axis]])
+        index = list(i)
+        index[a.time_axis] = select(t < n, (n - 1 - t).max(0), t)   # n is in [0, T]
+        return x[tuple(index)]
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
 op("ReverseSequence", ReverseSequenceAttrs, versions=(10, 28), traits=("injective",),
-   infer=_reverse_sequence_rule, reference=_reverse_sequence)
+   infer=_reverse_sequence_rule, reference=_reverse_sequence, compute=_reverse_sequence_compute)
 
 
 @dataclass(frozen=True)
@@ -385,5 +511,14 @@ def _trilu(a: TriluAttrs, x: np.ndarray, k: np.ndarray | None = None) -> np.ndar
     return np.triu(x, diag) if a.upper else np.tril(x, diag)
 
 
+def _trilu_compute(a: TriluAttrs, x: TensorArg, k: TensorArg | None = None) -> Stage:
+    def fn(*i: Expr) -> Expr:
+        above = i[-1] - i[-2]   # how far right of the main diagonal
+        diag = cp.index_expr(k.scalar()) if k is not None else Const(0, INDEX)
+        keep = (above >= diag) if a.upper else (above <= diag)
+        return select(keep, x[i], 0)
+    return cp.tensor(x.shape, x.dtype, fn)
+
+
 op("Trilu", TriluAttrs, versions=(14,), traits=("injective",), infer=_trilu_rule,
-   reference=_trilu)
+   reference=_trilu, compute=_trilu_compute)
