@@ -11,7 +11,6 @@ import pytest
 
 from dlc.ir import verify_kernel
 from dlc.ir.kernel import (
-    BOOL,
     I32,
     Assign,
     Binary,
@@ -25,7 +24,6 @@ from dlc.ir.kernel import (
     If,
     Kernel,
     Let,
-    Load,
     Return,
     Select,
     Stmt,
@@ -240,4 +238,3 @@ def test_the_generator_makes_every_construct() -> None:
         kinds |= {n.op for n in walk(Gen(seed).kernel().body) if isinstance(n, Binary)}
     assert {"Break", "Continue", "Return", "For", "While", "If", "Select", "land",
             "lor"} <= kinds
-    assert Load not in kinds and BOOL.is_bool
