@@ -37,8 +37,8 @@ def call_builtin(lw: KernelLowerer, name: str, e: A.Call, discard: bool) -> Obj:
     if h is None:
         if name == "printf":
             raise unsupported(e.pos, "printf is not supported in kernels")
-        raise e.pos.error(f"unknown function '{name}' (not declared in the source and not a "
-                          f"{'OpenCL C' if lw.language == 'opencl' else 'CUDA'} builtin)")
+        raise e.pos.error(f"unknown function '{name}' (not declared in the source and not "
+                          f"{'an OpenCL C' if lw.language == 'opencl' else 'a CUDA'} builtin)")
     return h(lw, name, e, discard)
 
 

@@ -214,7 +214,7 @@ class Emitter(TypeResolver):
     # -- loads and stores ------------------------------------------------------------------------
     def load(self, lv: ScalarLV) -> RV:
         if isinstance(lv, VarLV):
-            return RV(lv.ctype, lv.var)
+            return RV(lv.ctype, lv.known if lv.known is not None else lv.var)
         if isinstance(lv, MemLV):
             b = lv.buffer
             if lv.wide3:

@@ -420,7 +420,8 @@ class KernelLowerer(StmtLowerer):
                 self.stmt(it)
             if not returns or returns[0].value is None:
                 if not isinstance(ret, Void) and not returns:
-                    raise f.declarator.pos.error(f"'{f.name}' must return a {ret}")
+                    raise f.declarator.pos.error(f"'{f.name}' returns {ret} but has no return "
+                                                 "statement")
                 return RV(INT, Const(0, INT.st))
             assert isinstance(last, A.Return) and last.value is not None
             if isinstance(ret, Void):

@@ -61,8 +61,8 @@ class DeclLowerer(ExprLowerer):
             return
         if isinstance(t, Scalar):
             value = self.initial_scalar(t, init, pos) if init is not None else None
-            if info.const and isinstance(value, Const):
-                self.scope.names[name] = RV(t, value)
+            if info.const and isinstance(value, Const) and name not in self.func().assigned:
+                self.scope.names[name] = VarLV(Var(name, t.st), t, True, value)
                 return
             v = Var(self.var_name(name), t.st)
             self.emit(Let(v, value))

@@ -320,7 +320,7 @@ class StmtLowerer(DeclLowerer):
                 raise s.pos.error(f"'{f.name}' returns void; 'return' takes no value here")
             self.assign(f.result, self.returned(s.value, f), s.pos)  # type: ignore[arg-type]
         elif not isinstance(f.ret_type, Void):
-            raise self.stmt_pos.error(f"'{f.name}' must return a {f.ret_type}")
+            raise self.stmt_pos.error(f"'{f.name}' returns {f.ret_type}; 'return' needs a value")
         if f.c_loops > 0 and f.done is not None:
             self.emit(Assign(f.done, Const(True, BOOL)))
             for ctx in self.loops[len(self.loops) - f.c_loops:]:

@@ -16,9 +16,10 @@ import lark
 from lark import Lark, Token, Transformer
 from lark.lexer import Lexer
 
-from ...errors import ParseError
+from ...errors import DlcError, ParseError
 from . import ast as A
 from .lexer import Pos, Tok, char_value, string_value
+from .scope import unsupported
 
 _HERE = Path(__file__).parent
 
@@ -92,8 +93,17 @@ class Classifier:
         self.type_names: set[str] = set(BUILTIN_TYPEDEFS)
         self.template_names: set[str] = set()
         self.scoped: list[tuple[int, set[str]]] = []   # template params: (brace depth, names)
+        self.previous: PTok | None = None
 
     def tokens(self) -> Iterator[PTok]:
+        """The classified tokens; `previous` is the one before the last handed out."""
+        last: PTok | None = None
+        for t in self._tokens():
+            self.previous = last
+            last = t
+            yield t
+
+    def _tokens(self) -> Iterator[PTok]:
         toks, n = self.toks, len(self.toks)
         depth = 0                     # brace depth
         paren = 0
@@ -148,6 +158,9 @@ class Classifier:
                         template_fn = False
                     last_id = text
                 after_struct = kind == "STRUCT"
+                if kind in ("TYPE_KEYWORD", "TYPE_NAME") and i + 2 < n \
+                        and toks[i + 1].text == "(" and toks[i + 2].text in ("*", "^"):
+                    raise unsupported(toks[i + 2].pos, "function pointers are not supported")
             elif t.kind == "num":
                 kind = "NUMBER"
             elif t.kind == "str":
@@ -216,13 +229,19 @@ class Classifier:
 def parse(toks: list[Tok], language: str, eof: Pos) -> A.Unit:
     """Parse preprocessed tokens; `eof` is where the input ends (for 'unexpected end')."""
     parser = _parser()
+    cls = Classifier(toks, language)
     try:
-        tree = parser.parse(Classifier(toks, language).tokens())  # type: ignore[arg-type]
+        tree = parser.parse(cls.tokens())  # type: ignore[arg-type]
     except lark.exceptions.UnexpectedToken as e:
-        raise _syntax_error(e, eof) from None
+        raise _syntax_error(e, eof, cls.previous) from None
     except lark.exceptions.UnexpectedEOF as e:
         raise eof.error(f"unexpected end of input; expected {_expected(e.expected)}") from None
-    return _ToAst().transform(tree)  # type: ignore[no-any-return]
+    try:
+        return _ToAst().transform(tree)  # type: ignore[no-any-return]
+    except lark.exceptions.VisitError as e:
+        if isinstance(e.orig_exc, DlcError):
+            raise e.orig_exc from None
+        raise
 
 
 _WORDS = {"IDENT": "an identifier", "TYPE_NAME": "a type name", "NUMBER": "a number",
@@ -244,12 +263,22 @@ def _expected(names: Any) -> str:
     return words[0] if len(words) == 1 else "one of " + ", ".join(words)
 
 
-def _syntax_error(e: lark.exceptions.UnexpectedToken, eof: Pos) -> ParseError:
+def _syntax_error(e: lark.exceptions.UnexpectedToken, eof: Pos,
+                  previous: PTok | None) -> ParseError:
     tok = e.token
     src: Tok | None = getattr(tok, "src", None)
-    expected = _expected(e.expected)
+    names = set(e.expected or ())
+    expected = _expected(names)
     if src is None:
         return eof.error(f"unexpected end of input; expected {expected}")
+    if previous is not None and previous.type == "IDENT" and tok.type == "IDENT":
+        prev = previous.src
+        return prev.pos.error(f"unknown type name '{prev.text}'")
+    if "SEMICOLON" in names and previous is not None and src.pos.line != previous.src.pos.line:
+        # C compilers point after the token the ';' should follow
+        prev = previous.src
+        at = Pos(prev.pos.source, prev.pos.line, prev.pos.col + len(prev.text))
+        return at.error(f"expected ';' after '{prev.text}' (before '{src.text}')")
     return src.pos.error(f"unexpected '{src.text}'; expected {expected}")
 
 

@@ -20,9 +20,13 @@ class RV:
 
 @dataclass(frozen=True)
 class VarLV:
+    """A variable; `known` is the value of a const variable with a constant initializer (which
+    then needs no IR variable)."""
+
     var: Var
     ctype: Scalar
     const: bool = False
+    known: Expr | None = None
 
 
 @dataclass(frozen=True)
