@@ -25,7 +25,7 @@ from .interpret_memory import GROUP, SHARED, Mem, poison
 from .stmt import Kernel
 from .types import MemScope
 
-BATCH_LANES = 8192  # work-items run together; whole groups, at least one
+BATCH_LANES = 32768  # work-items run together; whole groups, at least one
 _compiled: dict[int, tuple[weakref.ref[Kernel], Compiled]] = {}
 
 

@@ -23,7 +23,7 @@ class Mem:
     for vector elements); `dims` is the shape one copy is indexed with; `kind` says whether there
     is one copy, one per work-group or one per work-item, `stride` elements apart."""
 
-    __slots__ = ("name", "data", "dims", "shaped", "kind", "stride", "scope")
+    __slots__ = ("name", "data", "dims", "shaped", "kind", "stride", "scope", "size")
 
     def __init__(self, name: str, data: np.ndarray, dims: tuple[int, ...] | None,
                  kind: str = SHARED, stride: int = 0, scope: str = "global"):
@@ -31,6 +31,7 @@ class Mem:
         self.shaped = dims is not None
         count = stride if kind != SHARED else len(data)
         self.dims: tuple[int, ...] = dims if dims is not None else (count,)
+        self.size = int(np.prod(self.dims))  # elements of one copy
         self.stride = stride
 
     def extent_text(self) -> str:
@@ -80,13 +81,13 @@ class MemoryOps:
             if k < len(dims) - 1:
                 self._check(mem, idx, m, site, extent, what, ai, d - 1)
             flat = ai if flat is None else flat * d + ai
-        self._check(mem, idx, m, site, extent, what, flat, int(np.prod(dims)) - extent)
+        self._check(mem, idx, m, site, extent, what, flat, mem.size - extent)
         if mem.kind == GROUP:
             flat = flat + self.group_slot * mem.stride
         elif mem.kind == LANE:
             flat = flat + self.lane_index * mem.stride
         if m is not None and np.ndim(flat):
-            flat = np.where(m, flat, 0)
+            flat = flat * m  # inactive work-items read element 0, which exists
         return flat
 
     def _check(self, mem: Mem, idx: tuple[Value, ...], m: Mask, site: int, extent: int,
@@ -94,10 +95,11 @@ class MemoryOps:
         """Fail unless 0 <= i <= hi in every active work-item."""
         if np.ndim(i) == 0:
             ok = 0 <= int(i) <= hi or (m is not None and not m.any())
-        elif m is None:
-            ok = bool(i.min() >= 0 and i.max() <= hi)
-        else:
-            ok = not (m & ((i < 0) | (i > hi))).any()
+        elif hi < 0:
+            ok = m is not None and not m.any()
+        else:  # negative int64 values are huge as uint64: one comparison checks both ends
+            out = i.view(np.uint64) > hi
+            ok = not (out if m is None else m & out).any()
         if not ok:
             bad = np.broadcast_to((np.asarray(i) < 0) | (np.asarray(i) > hi), (self.L,))
             if m is not None:
