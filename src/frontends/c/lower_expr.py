@@ -31,6 +31,7 @@ from ...ir.kernel import (
 from ...ir.kernel import Block as IrBlock
 from . import ast as A
 from .ctype import (
+    BOOL_T,
     DOUBLE,
     FLOAT,
     HALF,
@@ -106,6 +107,8 @@ class ExprLowerer(Emitter):
         if entry is None:
             if e.id == "warpSize" and self.language == "cuda":
                 return RV(INT, Builtin("warp_size", 0, INT.st))
+            if e.id in ("true", "false"):
+                return RV(BOOL_T, Const(e.id == "true", BOOL))
             raise e.pos.error(f"'{e.id}' is not declared")
         if isinstance(entry, ConstVal):
             return RV(entry.ctype, const_of(entry.value, entry.ctype.st))
