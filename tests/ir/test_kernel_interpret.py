@@ -464,3 +464,25 @@ def test_parallel_loops_that_need_sequential_state_still_run_right() -> None:
     with pytest.raises(ExecutionError, match="by the kernel's single run"):
         run_kernel(K("kernel @one(%x: f32* global w) { %x[3] = 1.0 }"),
                    [np.zeros(3, np.float32)])
+
+
+def test_kernel_call_binds_vector_scalars_and_local_memory_by_size() -> None:
+    k = K("""
+    kernel @scale(%s: f32x2, %y: f32x2* global rw, %t: f32x2* local rw) spmd(1) {
+      %t[local_id(0)] = %y[global_id(0)] * %s
+      barrier local
+      %y[global_id(0)] = %t[local_size(0) - 1 - local_id(0)]
+    }""")
+    g = Graph("main")
+    s = g.add_input("s", TensorType(DType.F32, (2,)))
+    y = g.add_input("y", TensorType(DType.F32, (4, 2)))
+    t = g.add_constant("t", np.zeros((2, 2), np.float32))  # its size sizes the local buffer
+    attrs = KernelCallAttrs(k, global_size=(4,), local_size=(2,))
+    node = g.add_node("KernelCall", [s, y, t], [y.type, t.type], attrs, name="c",
+                      out_names=["y2", "t2"])
+    g.outputs = list(node.outputs)
+    verify(g)
+    y_in = np.arange(8, dtype=np.float32).reshape(4, 2)
+    y2, t2 = interpret(g, [np.array([1, 10], np.float32), y_in])
+    np.testing.assert_array_equal(y2, [[2, 30], [0, 10], [6, 70], [4, 50]])
+    np.testing.assert_array_equal(t2, 0)  # a local buffer's value is what was bound
