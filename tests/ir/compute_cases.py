@@ -489,3 +489,81 @@ def _tensor_scatter(rng: Rng) -> list[Case]:
             Case({"mode": "circular"}, [past, f32(rng, 2, 2, 3, 3), ints([5, 2])]),
             Case({}, [past, f32(rng, 2, 2, 1, 3)]),
             Case({"axis": 1}, [past, f32(rng, 2, 1, 6, 3), ints([1, 0])])]
+
+
+# -- quantization -------------------------------------------------------------------------------
+
+def _u8(rng: Rng, *shape: int) -> np.ndarray:
+    return rng.integers(0, 256, shape).astype(np.uint8)
+
+
+def _i8(rng: Rng, *shape: int) -> np.ndarray:
+    return rng.integers(-128, 128, shape).astype(np.int8)
+
+
+@cases("QuantizeLinear")
+def _quantize(rng: Rng) -> list[Case]:
+    x = f32(rng, 2, 3, 4, lo=-50, hi=300)
+    s = np.array(0.7, np.float32)
+    return [Case({}, [x, s, np.array(3, np.uint8)]), Case({}, [x, s]),
+            Case({"axis": 1}, [x, f32(rng, 3, lo=0.5, hi=2), _i8(rng, 3)]),
+            Case({"axis": 2, "block_size": 3}, [x, f32(rng, 2, 3, 2, lo=0.5, hi=2),
+                                                _u8(rng, 2, 3, 2)]),
+            Case({}, [rng.integers(-999, 999, (5,)).astype(np.int32), s, np.array(1, np.int8)]),
+            Case({}, [x.astype(DType.F16.np), s.astype(DType.F16.np), np.array(7, np.uint16)]),
+            Case({"output_dtype": DType.I16, "precision": DType.F64}, [x, s])]
+
+
+@cases("DequantizeLinear")
+def _dequantize(rng: Rng) -> list[Case]:
+    x = _u8(rng, 2, 3, 4)
+    return [Case({}, [x, np.array(0.7, np.float32), np.array(3, np.uint8)]),
+            Case({}, [x, np.array([0.25], np.float64)]),
+            Case({"axis": 1}, [_i8(rng, 2, 3), f32(rng, 3), _i8(rng, 3)]),
+            Case({"axis": 0, "block_size": 2}, [x, f32(rng, 1, 3, 4), _u8(rng, 1, 3, 4)]),
+            Case({"output_dtype": DType.F16}, [rng.integers(-999, 999, (4,)).astype(np.int32),
+                                               np.array(0.01, np.float32)])]
+
+
+@cases("DynamicQuantizeLinear")
+def _dynamic_quantize(rng: Rng) -> list[Case]:
+    return [Case({}, [f32(rng, 3, 4)], outputs=3), Case({}, [f32(rng, 5, lo=1.0)], outputs=3),
+            Case({}, [np.zeros((2, 2), np.float32)], outputs=3)]
+
+
+@cases("MatMulInteger")
+def _matmul_integer(rng: Rng) -> list[Case]:
+    return [Case({}, [_u8(rng, 3, 4), _u8(rng, 4, 5)]),
+            Case({}, [_u8(rng, 3, 4), _i8(rng, 4, 2), np.array(7, np.uint8), _i8(rng, 2)]),
+            Case({}, [_i8(rng, 2, 3, 4), _u8(rng, 4, 2), _i8(rng, 3), np.array(9, np.uint8)])]
+
+
+@cases("QLinearMatMul")
+def _qlinear_matmul(rng: Rng) -> list[Case]:
+    a, b = _u8(rng, 3, 4), _i8(rng, 4, 5)
+    sc = np.array(0.05, np.float32)
+    return [Case({}, [a, sc, np.array(3, np.uint8), b, sc, np.array(1, np.int8), sc,
+                      np.array(128, np.uint8)]),
+            Case({}, [a, f32(rng, 3, lo=0.01, hi=0.1), _u8(rng, 3), b,
+                      f32(rng, 5, lo=0.01, hi=0.1), _i8(rng, 5), np.array(0.3, np.float32),
+                      np.array(-3, np.int8)])]
+
+
+@cases("ConvInteger")
+def _conv_integer(rng: Rng) -> list[Case]:
+    x, w = _u8(rng, 1, 4, 5, 5), _u8(rng, 4, 2, 3, 3)
+    return [Case({"group": 2, "pads": (1, 1, 1, 1)}, [x, w, np.array(100, np.uint8),
+                                                        _u8(rng, 4)]),
+            Case({"strides": (2, 2)}, [x, _i8(rng, 2, 4, 2, 2)])]
+
+
+@cases("QLinearConv")
+def _qlinear_conv(rng: Rng) -> list[Case]:
+    x, w = _u8(rng, 1, 4, 5, 5), _i8(rng, 6, 4, 3, 3)
+    sc = np.array(0.02, np.float32)
+    return [Case({"pads": (1, 1, 1, 1)}, [x, sc, np.array(120, np.uint8), w,
+                                           f32(rng, 6, lo=0.005, hi=0.05), np.zeros(6, np.int8),
+                                           np.array(0.5, np.float32), np.array(128, np.uint8),
+                                           rng.integers(-999, 999, (6,)).astype(np.int32)]),
+            Case({"strides": (2, 2)}, [x, sc, np.array(3, np.uint8), w, sc, np.array(0, np.int8),
+                                       np.array(0.2, np.float32), np.array(-5, np.int8)])]

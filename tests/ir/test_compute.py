@@ -37,15 +37,16 @@ WITH_COMPUTE = sorted(name for name, d in OPS.items() if d.compute is not None)
 COVERED = """
 Abs Acos Acosh Add And ArgMax ArgMin Asin Asinh Atan Atanh AveragePool BatchNormalization BitShift
 BitwiseAnd BitwiseNot BitwiseOr BitwiseXor Cast CastLike Ceil Celu CenterCropPad Clip Concat Conv
-ConvTranspose Cos Cosh DepthToSpace Div Dropout Einsum Elu Equal Erf Exp Expand Flatten Floor
-Gather GatherElements GatherND Gelu Gemm GlobalAveragePool GlobalLpPool GlobalMaxPool Greater
-GreaterOrEqual GroupNormalization HardSigmoid HardSwish Hardmax Identity InstanceNormalization
-IsInf IsNaN LRN LayerNormalization LeakyRelu Less LessOrEqual Log LogSoftmax LpNormalization LpPool
-MatMul Max MaxPool Mean MeanVarianceNormalization Min Mish Mod Mul Neg Not Or PRelu Pad Pow
-RMSNormalization Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax ReduceMean
-ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Reshape ReverseSequence Round Selu Shrink
-Sigmoid Sign Sin Sinh Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub Sum Swish
-Tan Tanh TensorScatter ThresholdedRelu Tile Transpose Trilu Unsqueeze Where Xor
+ConvInteger ConvTranspose Cos Cosh DepthToSpace DequantizeLinear Div Dropout DynamicQuantizeLinear
+Einsum Elu Equal Erf Exp Expand Flatten Floor Gather GatherElements GatherND Gelu Gemm
+GlobalAveragePool GlobalLpPool GlobalMaxPool Greater GreaterOrEqual GroupNormalization HardSigmoid
+HardSwish Hardmax Identity InstanceNormalization IsInf IsNaN LRN LayerNormalization LeakyRelu Less
+LessOrEqual Log LogSoftmax LpNormalization LpPool MatMul MatMulInteger Max MaxPool Mean
+MeanVarianceNormalization Min Mish Mod Mul Neg Not Or PRelu Pad Pow QLinearConv QLinearMatMul
+QuantizeLinear RMSNormalization Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax
+ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Reshape ReverseSequence Round Selu
+Shrink Sigmoid Sign Sin Sinh Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub
+Sum Swish Tan Tanh TensorScatter ThresholdedRelu Tile Transpose Trilu Unsqueeze Where Xor
 """.split()
 
 ELEMENTWISE_SHAPES: list[list[tuple[int, ...]]] = [

@@ -7,7 +7,7 @@ columns are bilinear samples instead of a view). ConvTranspose and Col2Im share 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,24 +139,36 @@ def _conv(a: ConvAttrs, x: np.ndarray, w: np.ndarray, b: np.ndarray | None = Non
     return y.astype(x.dtype, copy=False)
 
 
-def _conv_compute(a: ConvAttrs, x: TensorArg, w: TensorArg, b: TensorArg | None = None) -> Stage:
-    """y[n, m, o] = sum over the group's channels c and taps k of x[n, c, o * s - pad + k * d]
-    * w[m, c, k] (+ b[m]), zero outside x, accumulated in f32 (f64 for f64)."""
+Tap = Callable[[Expr, Expr, Expr], Expr]
+
+
+def conv_stage(a: ConvAttrs, x: TensorArg, w: TensorArg, dtype: DType, tap: Tap,
+               fill: Expr | float | int = 0.0,
+               post: Callable[[Expr, Expr], Expr] | None = None) -> Stage:
+    """The compute definition of every convolution: y[n, m, o] = post(acc, m) where acc sums,
+    over the channels c of m's group and the taps k, tap(x[n, c, o * s - pad + k * d] (`fill`
+    outside x), w[m, c, k], m)."""
     g = conv_geometry(a, w.shape)
     if tuple(w.shape[2:]) != g.kernel:
         raise NoCompute(f"weight {list(w.shape)} does not match kernel_shape {list(g.kernel)}")
     outs, begins, _ = resolve(g, x.shape[2:])
     m, cg = w.shape[:2]
-    cd = DType.from_np(compute_dtype(x.dtype.np))
 
     def fn(n: Expr, mo: Expr, *o: Expr) -> Expr:
-        def tap(c: Expr, *k: Expr) -> Expr:
+        def term(c: Expr, *k: Expr) -> Expr:
             ch = c if a.group == 1 else mo // (m // a.group) * cg + c   # in m's group
-            v = x.padded((n, ch) + window_index(g, begins, o, k), 0.0)
-            return cp.cast(v, cd) * cp.cast(w[(mo, c) + k], cd)
-        acc = reduce("sum", (cg,) + g.kernel, tap)
-        return acc if b is None else acc + cp.cast(b[mo], cd)
-    return cp.tensor((x.shape[0], m) + tuple(outs), x.dtype, fn)
+            v = x.padded((n, ch) + window_index(g, begins, o, k), fill)
+            return tap(v, w[(mo, c) + k], mo)
+        acc = reduce("sum", (cg,) + g.kernel, term)
+        return acc if post is None else post(acc, mo)
+    return cp.tensor((x.shape[0], m) + tuple(outs), dtype, fn)
+
+
+def _conv_compute(a: ConvAttrs, x: TensorArg, w: TensorArg, b: TensorArg | None = None) -> Stage:
+    """Products accumulated in f32 (f64 for f64), as the reference does."""
+    cd = DType.from_np(compute_dtype(x.dtype.np))
+    return conv_stage(a, x, w, x.dtype, lambda v, u, m: cp.cast(v, cd) * cp.cast(u, cd), 0.0,
+                      None if b is None else lambda acc, m: acc + cp.cast(b[m], cd))
 
 
 op("Conv", ConvAttrs, versions=(1, 11, 22), traits=("reduction", "contraction"),
@@ -191,7 +203,30 @@ def _conv_integer(a: ConvAttrs, x: np.ndarray, w: np.ndarray, x_zero: np.ndarray
     return integer_conv(a, x, w, x_zero, w_zero).astype(np.int32)
 
 
-op("ConvInteger", ConvAttrs, versions=(10,), infer=_infer_conv_integer, reference=_conv_integer)
+def zero_point(p: TensorArg | None, i: Expr) -> Expr | int:
+    """A zero point as an int32 expression: per tensor, or entry i of a per-channel one."""
+    if p is None:
+        return 0
+    return cp.cast(p.scalar() if p.numel == 1 else p[i], DType.I32)
+
+
+def integer_conv_stage(a: ConvAttrs, x: TensorArg, w: TensorArg, x_zero: TensorArg | None,
+                       w_zero: TensorArg | None,
+                       post: Callable[[Expr, Expr], Expr] | None = None,
+                       dtype: DType = DType.I32) -> Stage:
+    """(x - x_zero) convolved with (w - w_zero), exact in int32 (the padding is x_zero: it
+    contributes nothing)."""
+    fill = x_zero.scalar() if x_zero is not None else 0
+
+    def tap(v: Expr, u: Expr, m: Expr) -> Expr:
+        return ((cp.cast(v, DType.I32) - zero_point(x_zero, m))
+                * (cp.cast(u, DType.I32) - zero_point(w_zero, m)))
+    return conv_stage(a, x, w, dtype, tap, fill, post)
+
+
+op("ConvInteger", ConvAttrs, versions=(10,), traits=("reduction", "contraction"),
+   infer=_infer_conv_integer, reference=_conv_integer,
+   compute=lambda a, x, w, xz=None, wz=None: integer_conv_stage(a, x, w, xz, wz))
 
 
 # -- ConvTranspose ---------------------------------------------------------------------------

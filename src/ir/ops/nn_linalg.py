@@ -5,6 +5,7 @@ Half-precision floats multiply in float32 and round once at the end, as GPU and 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,9 +56,14 @@ def _matmul(attrs: None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray(np.matmul(widened(a), widened(b))).astype(a.dtype, copy=False)
 
 
-def _matmul_compute(attrs: None, a: TensorArg, b: TensorArg) -> Stage:
-    """out[..., m, n] = sum_k a[..., m, k] * b[..., k, n], batch dims broadcast; a 1-D operand
-    is a row (a) or a column (b) whose axis the output drops."""
+Product = Callable[[Expr, Expr, Expr, Expr], Expr]
+
+
+def matmul_stage(a: TensorArg, b: TensorArg, dtype: DType, term: Product,
+                 post: Callable[[Expr, Expr, Expr], Expr] | None = None) -> Stage:
+    """The compute definition of every matmul: out[..., m, n] = post(acc, m, n) where acc sums
+    term(a[..., m, k], b[..., k, n], m, n) over k, batch dims broadcast; a 1-D operand is a row
+    (a) or a column (b) whose axis the output drops."""
     sa = (1,) + a.shape if a.rank == 1 else a.shape
     sb = b.shape + (1,) if b.rank == 1 else b.shape
     batch = tuple(np.broadcast_shapes(sa[:-2], sb[:-2]))
@@ -72,12 +78,17 @@ def _matmul_compute(attrs: None, a: TensorArg, b: TensorArg) -> Stage:
             full.insert(k, zero)
         *bi, m, n = full
 
-        def term(k: Expr) -> Expr:
+        def product(k: Expr) -> Expr:
             ai = (k,) if a.rank == 1 else broadcast_index(bi, a.shape[:-2]) + (m, k)
             bj = (k,) if b.rank == 1 else broadcast_index(bi, b.shape[:-2]) + (k, n)
-            return widen(a[ai]) * widen(b[bj])
-        return reduce("sum", sa[-1], term)
-    return cp.tensor(out_shape, a.dtype, fn)
+            return term(a[ai], b[bj], m, n)
+        acc = reduce("sum", sa[-1], product)
+        return acc if post is None else post(acc, m, n)
+    return cp.tensor(out_shape, dtype, fn)
+
+
+def _matmul_compute(attrs: None, a: TensorArg, b: TensorArg) -> Stage:
+    return matmul_stage(a, b, a.dtype, lambda u, v, m, n: widen(u) * widen(v))
 
 
 op("MatMul", versions=(1, 9, 13), traits=("reduction", "contraction"), infer=_infer_matmul,

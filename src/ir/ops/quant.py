@@ -7,15 +7,19 @@ realistic depth stay below 2**53), which keeps them on BLAS instead of numpy's s
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import ml_dtypes
 import numpy as np
 
+from .. import compute as cp
+from ..compute import NoCompute, Stage, TensorArg, reduce, select
 from ..dtype import DType
+from ..kernel.expr import Expr, Math
 from ..types import TensorType, Type
-from .nn_conv import ConvAttrs, conv_out_shape, integer_conv
-from .nn_linalg import matmul_shape
+from .nn_conv import ConvAttrs, conv_out_shape, integer_conv, integer_conv_stage, zero_point
+from .nn_linalg import matmul_shape, matmul_stage
 from .registry import InferCtx, norm_axis, op
 
 # integer encodings and their saturation ranges
@@ -94,6 +98,32 @@ def expand_param(p: np.ndarray, shape: tuple[int, ...], axis: int, block_size: i
     return np.take(full, np.arange(shape[ax]), axis=ax)
 
 
+def param_at(p: TensorArg, i: Sequence[Expr], axis: int, block_size: int) -> Expr:
+    """For compute definitions: the scale or zero point that element i of x uses (expand_param's
+    broadcasting, as a read)."""
+    if p.numel == 1 and not block_size:
+        return p.scalar()
+    ax = axis % len(i)
+    if not block_size:
+        return p[i[ax]]
+    return p[tuple(e // block_size if k == ax else e for k, e in enumerate(i))]
+
+
+def _promoted(*ts: DType) -> DType:
+    """numpy's result type of arithmetic on these dtypes (f32 where numpy has none)."""
+    try:
+        return DType.from_np(np.result_type(*(t.np for t in ts)))
+    except (TypeError, ValueError):
+        return DType.F32
+
+
+def round_to_int(v: Expr, out: DType) -> Expr:
+    """rint(v) saturated to `out`'s range (NaN: 0), as a float the store converts exactly."""
+    lo, hi = INT_RANGES[out]
+    r = Math("rint", (v,))
+    return cp.clip(select(Math("isnan", (r,)), 0.0, r), float(lo), float(hi))
+
+
 # -- QuantizeLinear ----------------------------------------------------------------------------
 
 def _quantized_dtype(c: InferCtx) -> DType:
@@ -150,8 +180,26 @@ def _quantize_linear(a: QuantizeLinearAttrs, x: np.ndarray, scale: np.ndarray,
     return quantize(x, scale, zero, out, a.axis, a.block_size, bool(a.saturate), a.precision)
 
 
+def _quantize_compute(a: QuantizeLinearAttrs, x: TensorArg, scale: TensorArg,
+                      zero: TensorArg | None = None) -> Stage:
+    out = zero.dtype if zero is not None else a.output_dtype or DType.U8
+    if out not in INT_RANGES:
+        raise NoCompute(f"quantizing to {out}")
+    work = a.precision or _promoted(x.dtype, scale.dtype)
+
+    def fn(*i: Expr) -> Expr:
+        v = cp.rounded(cp.widen(cp.cast(x[i], work)) / cp.widen(cp.cast(
+            param_at(scale, i, a.axis, a.block_size), work)), work)
+        q = cp.cast(v, DType.F64)
+        if zero is not None:
+            q = Math("rint", (q,)) + cp.cast(param_at(zero, i, a.axis, a.block_size), DType.F64)
+        return round_to_int(q, out)
+    return cp.tensor(x.shape, out, fn)
+
+
 op("QuantizeLinear", QuantizeLinearAttrs, versions=(10, 13, 19, 21, 23, 24, 25, 28),
-   infer=_infer_quantize, reference=_quantize_linear)
+   traits=("elementwise",), infer=_infer_quantize, reference=_quantize_linear,
+   compute=_quantize_compute)
 
 
 # -- DequantizeLinear --------------------------------------------------------------------------
@@ -188,8 +236,23 @@ def _dequantize_linear(a: DequantizeLinearAttrs, x: np.ndarray, scale: np.ndarra
     return dequantize(x, scale, zero, out, a.axis, a.block_size)
 
 
+def _dequantize_compute(a: DequantizeLinearAttrs, x: TensorArg, scale: TensorArg,
+                        zero: TensorArg | None = None) -> Stage:
+    """(x - zero) * scale in float32 (float64 for a float64 scale)."""
+    out = a.output_dtype or scale.dtype
+    s_type = DType.F64 if scale.dtype is DType.F64 else DType.F32
+
+    def fn(*i: Expr) -> Expr:
+        v = cp.cast(x[i], DType.F32)
+        if zero is not None:
+            v = v - cp.cast(param_at(zero, i, a.axis, a.block_size), DType.F32)
+        return cp.cast(v, s_type) * cp.cast(param_at(scale, i, a.axis, a.block_size), s_type)
+    return cp.tensor(x.shape, out, fn)
+
+
 op("DequantizeLinear", DequantizeLinearAttrs, versions=(10, 13, 19, 21, 23, 24, 25, 28),
-   infer=_infer_dequantize, reference=_dequantize_linear)
+   traits=("elementwise",), infer=_infer_dequantize, reference=_dequantize_linear,
+   compute=_dequantize_compute)
 
 
 # -- DynamicQuantizeLinear ---------------------------------------------------------------------
@@ -211,8 +274,21 @@ def _dynamic_quantize(a: None, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return y, np.array(scale, dtype=np.float32), np.array(zero, dtype=np.uint8)
 
 
-op("DynamicQuantizeLinear", versions=(11,), infer=_infer_dynamic_quantize,
-   reference=_dynamic_quantize)
+def _dynamic_quantize_compute(a: None, x: TensorArg) -> tuple[Stage, Stage, Stage]:
+    """The range (always holding 0) by two reductions, then scale, zero point and x quantized."""
+    f32 = DType.F32
+    hi = cp.tensor((), f32, lambda: reduce("max", x.shape, lambda *r: x[r], init=0.0))
+    lo = cp.tensor((), f32, lambda: reduce("min", x.shape, lambda *r: x[r], init=0.0))
+    scale = cp.tensor((), f32, lambda: select(hi[()].eq(lo[()]), 1.0, hi[()] - lo[()]) / 255.0)
+    zero = cp.tensor((), DType.U8, lambda: Math("rint", (cp.clip(
+        0.0 - lo[()] / scale[()], 0.0, 255.0),)))
+    y = cp.tensor(x.shape, DType.U8, lambda *i: cp.clip(
+        Math("rint", (x[i] / scale[()],)) + cp.cast(zero[()], f32), 0.0, 255.0))
+    return y, scale, zero
+
+
+op("DynamicQuantizeLinear", versions=(11,), traits=("reduction",),
+   infer=_infer_dynamic_quantize, reference=_dynamic_quantize, compute=_dynamic_quantize_compute)
 
 
 # -- integer matmul and convolution ------------------------------------------------------------
@@ -251,7 +327,19 @@ def _matmul_integer(attrs: None, a: np.ndarray, b: np.ndarray, a_zero: np.ndarra
     return np.rint(np.asarray(_exact_matmul(a, a_zero, b, b_zero))).astype(np.int32)
 
 
-op("MatMulInteger", versions=(10,), infer=_infer_matmul_integer, reference=_matmul_integer)
+def integer_matmul_stage(a: TensorArg, b: TensorArg, a_zero: TensorArg | None,
+                         b_zero: TensorArg | None, dtype: DType = DType.I32,
+                         post: Callable[[Expr, Expr, Expr], Expr] | None = None) -> Stage:
+    """(a - a_zero) @ (b - b_zero), exact in int32; a's zero point per row, b's per column."""
+    def term(u: Expr, v: Expr, m: Expr, n: Expr) -> Expr:
+        return ((cp.cast(u, DType.I32) - zero_point(a_zero, m))
+                * (cp.cast(v, DType.I32) - zero_point(b_zero, n)))
+    return matmul_stage(a, b, dtype, term, post)
+
+
+op("MatMulInteger", versions=(10,), traits=("reduction", "contraction"),
+   infer=_infer_matmul_integer, reference=_matmul_integer,
+   compute=lambda a, x, w, xz=None, wz=None: integer_matmul_stage(x, w, xz, wz))
 
 
 def _infer_qlinear_matmul(c: InferCtx) -> list[Type]:
@@ -281,7 +369,30 @@ def _qlinear_matmul(attrs: None, a: np.ndarray, a_scale: np.ndarray, a_zero: np.
     return requantize(acc, multiplier, y_zero, (y_zero if y_zero is not None else a).dtype)
 
 
-op("QLinearMatMul", versions=(10, 21), infer=_infer_qlinear_matmul, reference=_qlinear_matmul)
+def requantized(acc: Expr, multiplier: Expr, zero: Expr | None, out: DType) -> Expr:
+    """round_half_even(acc * multiplier + zero) saturated to `out` (requantize's rule)."""
+    v = cp.cast(acc, DType.F64) * cp.cast(multiplier, DType.F64)
+    return round_to_int(v if zero is None else v + cp.cast(zero, DType.F64), out)
+
+
+def _scale(p: TensorArg, i: Expr) -> Expr:
+    return p.scalar() if p.numel == 1 else p[i]
+
+
+def _qlinear_matmul_compute(attrs: None, a: TensorArg, a_scale: TensorArg,
+                            a_zero: TensorArg | None, b: TensorArg, b_scale: TensorArg,
+                            b_zero: TensorArg | None, y_scale: TensorArg,
+                            y_zero: TensorArg | None = None) -> Stage:
+    out = (y_zero or a).dtype
+
+    def post(acc: Expr, m: Expr, n: Expr) -> Expr:   # the multiplier in the scales' type
+        mult = _scale(a_scale, m) * _scale(b_scale, n) / y_scale.scalar()
+        return requantized(acc, mult, y_zero.scalar() if y_zero is not None else None, out)
+    return integer_matmul_stage(a, b, a_zero, b_zero, out, post)
+
+
+op("QLinearMatMul", versions=(10, 21), traits=("reduction", "contraction"),
+   infer=_infer_qlinear_matmul, reference=_qlinear_matmul, compute=_qlinear_matmul_compute)
 
 
 def _infer_qlinear_conv(c: InferCtx) -> list[Type]:
@@ -306,4 +417,21 @@ def _qlinear_conv(a: ConvAttrs, x: np.ndarray, x_scale: np.ndarray, x_zero: np.n
     return requantize(acc, multiplier, y_zero, (y_zero if y_zero is not None else x).dtype)
 
 
-op("QLinearConv", ConvAttrs, versions=(10,), infer=_infer_qlinear_conv, reference=_qlinear_conv)
+def _qlinear_conv_compute(a: ConvAttrs, x: TensorArg, x_scale: TensorArg,
+                          x_zero: TensorArg | None, w: TensorArg, w_scale: TensorArg,
+                          w_zero: TensorArg | None, y_scale: TensorArg,
+                          y_zero: TensorArg | None = None,
+                          bias: TensorArg | None = None) -> Stage:
+    out = (y_zero or x).dtype
+
+    def post(acc: Expr, m: Expr) -> Expr:
+        total = cp.cast(acc, DType.F64)
+        if bias is not None:
+            total = total + cp.cast(bias[m], DType.F64)
+        mult = x_scale.scalar() * _scale(w_scale, m) / y_scale.scalar()
+        return requantized(total, mult, y_zero.scalar() if y_zero is not None else None, out)
+    return integer_conv_stage(a, x, w, x_zero, w_zero, post, out)
+
+
+op("QLinearConv", ConvAttrs, versions=(10,), traits=("reduction", "contraction"),
+   infer=_infer_qlinear_conv, reference=_qlinear_conv, compute=_qlinear_conv_compute)
