@@ -35,7 +35,8 @@ def compiled(k: Kernel) -> Compiled:
     if hit is not None and hit[0]() is k:
         return hit[1]
     c = compile_kernel(k)
-    _compiled[id(k)] = (weakref.ref(k, lambda _: _compiled.pop(id(k), None)), c)
+    key = id(k)  # the callback must not hold the kernel, or it would never be freed
+    _compiled[key] = (weakref.ref(k, lambda _: _compiled.pop(key, None)), c)
     return c
 
 
