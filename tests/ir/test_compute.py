@@ -216,3 +216,59 @@ def test_out_of_range_loads_are_errors() -> None:
         y = tensor((4,), DType.F32, lambda i: x[i])
     with pytest.raises(IndexError, match="outside"):
         evaluate(ComputeDef("t", (x,), (y,), (y,)), [np.zeros(3, np.float32)])
+
+
+def _args(arrays: Sequence[np.ndarray | None], known: Sequence[int]) -> list[TensorArg | None]:
+    return [None if x is None else TensorArg(f"in{k}", x.shape, DType.from_np(x.dtype),
+                                            x if k in known else None)
+            for k, x in enumerate(arrays)]
+
+
+@pytest.mark.parametrize(("name", "attrs", "arrays", "known", "outputs"), [
+    ("Reshape", {}, [np.zeros((2, 3)), np.array([3, 2])], (), 1),   # shape known only at run time
+    ("Add", {}, [np.zeros(2, bool), np.zeros(2, bool)], (), 1),      # no bool arithmetic
+    ("Pow", {}, [np.zeros(2, np.int32), np.zeros(2, np.int32)], (), 1),
+    ("BatchNormalization", {"training_mode": 1}, [np.zeros((2, 3))] + [np.ones(3)] * 4, (), 1),
+    ("BatchNormalization", {}, [np.zeros((2, 3))] + [np.ones(3)] * 4, (), 5),  # 5 outputs
+    ("Dropout", {}, [np.zeros(3), np.array(0.5), np.array(True)], (1, 2), 1),  # random
+    ("Cast", {"to": DType.F8E4M3FN}, [np.zeros(3, np.float32)], (), 1),
+    ("NonZero", {}, [np.zeros(3, np.float32)], (), 1),   # data-dependent shape: no definition
+])
+def test_no_compute(name: str, attrs: dict[str, object], arrays: list[np.ndarray],
+                    known: tuple[int, ...], outputs: int) -> None:
+    d = OPS[name]
+    with pytest.raises(NoCompute, match=name):
+        build_compute(d, d.make_attrs(**attrs), _args(arrays, known), outputs)
+
+
+def test_strings_have_no_compute() -> None:
+    with pytest.raises(NoCompute):
+        evaluate_compute(OPS["Equal"], None, [np.array(["a"], object), np.array(["b"], object)])
+
+
+def test_nested_reductions_print() -> None:
+    with compute_scope():
+        x = TensorArg("x", (3, 4), DType.F32)
+        t = tensor((3,), DType.F32, lambda i: reduce(
+            "sum", 4, lambda k: x[i, k] - reduce("max", 4, lambda j: x[i, j])))
+    assert str(t) == ("%t3[%i0]: f32[3] = sum<%r1 < 4>(%x[%i0, %r1] - "
+                      "max<%r2 < 4>(%x[%i0, %r2]))")
+    cd = ComputeDef("t", (x,), (t,), (t,))
+    xs = np.arange(12, dtype=np.float32).reshape(3, 4)
+    np.testing.assert_array_equal(evaluate(cd, [xs])[0], (xs - xs.max(1, keepdims=True)).sum(1))
+
+
+def test_stages_not_needed_by_the_outputs_are_dropped() -> None:
+    d = OPS["MaxPool"]
+    x = np.zeros((1, 1, 4, 4), np.float32)
+    one = build_compute(d, d.make_attrs(kernel_shape=(2, 2)), _args([x], ()), 1)
+    two = build_compute(d, d.make_attrs(kernel_shape=(2, 2)), _args([x], ()), 2)
+    assert len(one.stages) == 1 and len(two.stages) == 3
+    assert classify(one) == "reduction"
+
+
+def test_reshape_index_keeps_shared_dims() -> None:
+    d = OPS["Unsqueeze"]
+    cd = build_compute(d, None, _args([np.zeros((2, 3)), np.array([1])], (1,)))
+    assert str(cd.stages[0]).endswith("= %in0[%i0, %i2]")
+    assert classify(cd) == "elementwise"
