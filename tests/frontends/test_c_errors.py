@@ -71,7 +71,7 @@ TYPE_ERRORS = [  # (source body, "line:col", message) — the kernel head is lin
     ("  case 1: a[0] = 1;", "2:3", "'case' outside a switch"),
     ("  __local float t[4] = {0};", "2:17", "local/shared variable 't' cannot have an "
                                           "initializer"),
-    ("  int v[2] = {1, 2, 3};", "2:7", "3 initializers for an array of 2"),
+    ("  int v[2] = {1, 2, 3};", "2:21", "too many initializers for an array of 2"),
     ("  struct P { float x; } p; p.y = 1;", "2:28", "struct P has no field 'y' (it has x)"),
     ("  void v;", "2:8", "variable 'v' has type void"),
 ]

@@ -250,6 +250,25 @@ def test_private_and_local_arrays() -> None:
     assert out.tolist() == [6, 8, 10, 10]
 
 
+def test_initializers_with_elided_braces() -> None:
+    out = outputs("""
+      int m[2][3] = {1, 2, 3, 4};           // braces left out: rows fill in order
+      Pair ps[2] = {{1, 2}, 3, 4};
+      Pair p = {5};
+      Pair q = {p.b, p.a};
+      out[0] = m[1][0] + m[1][2];
+      out[1] = ps[1].a * 10 + ps[1].b;
+      out[2] = p.a + p.b + q.a;
+      int4 v = {7, 8};                      // the other lanes are zero
+      out[3] = v.x + v.y + v.z + v.w;
+      __local int shared[4];
+      __local int *lp = shared;             // a pointer into local memory
+      lp[1] = 9; out[4] = shared[1];
+      out[5] = any((int4)(0, -1, 0, 0)) + 2 * all((int4)(-1, -2, 0, -4));
+    """, 6, prelude="typedef struct { int a, b; } Pair;")
+    assert out.tolist() == [4, 34, 5, 15, 9, 1]
+
+
 def test_structs() -> None:
     out = outputs("""
       Point p = {1.0f, 2.0f};

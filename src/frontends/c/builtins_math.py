@@ -474,3 +474,22 @@ def _ldg(lw: KernelLowerer, name: str, e: A.Call, discard: bool) -> Obj:
 
 
 __all__ = ["pattern_builtin"]
+
+
+@builtin("any", "all")
+def _any_all(lw: KernelLowerer, name: str, e: A.Call, discard: bool) -> Obj:
+    """OpenCL any/all: whether the most significant bit of any / every lane is set."""
+    (a,) = nargs(e, name, 1)
+    rv = lw.rvalue(a)
+    t = rv.ctype
+    if not is_int(t) or not t.st.dtype.is_signed:
+        raise a.pos.error(f"{name} takes signed integers, not {t}")
+    x = lw.value(rv)
+    neg = Binary("lt", x, lw.cast(const_of(0, t.st.element), t.st))
+    if t.lanes == 1:
+        return RV(INT, neg)
+    from ...ir.kernel import Extract
+    acc: Expr = Extract(neg, 0)
+    for k in range(1, t.lanes):
+        acc = Binary("lor" if name == "any" else "land", acc, Extract(neg, k))
+    return RV(INT, acc)

@@ -180,7 +180,7 @@ class Emitter(TypeResolver):
         if to.st.is_bool and to.lanes == 1 and rv.ir.type == BOOL:
             return rv.ir
         if src.lanes > 1 and src.lanes != to.lanes:
-            where = f" for {what}" if what else ""
+            where = f" for {what}" if what and what != "explicit" else ""
             raise pos.error(f"cannot convert {src} to {to}{where}")
         if src.lanes > 1 and to.lanes > 1 and src.st.dtype != to.st.dtype \
                 and self.language == "opencl" and what != "explicit":

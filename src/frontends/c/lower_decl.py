@@ -56,7 +56,8 @@ class DeclLowerer(ExprLowerer):
             with self.nested():
                 o = self.expr(init)
             t = self.pointer(o, pos).ctype if isinstance(o, ArrObj) else o.ctype
-        if info.space is MemScope.LOCAL or info.has("__shared__"):
+        if (info.space is MemScope.LOCAL or info.has("__shared__")) \
+                and not isinstance(t, Pointer):
             self.declare_shared(name, t, info, init, pos)
             return
         if isinstance(t, Scalar):
@@ -90,7 +91,10 @@ class DeclLowerer(ExprLowerer):
     def initial_scalar(self, t: Scalar, init: A.Expr, pos: Pos) -> Expr:
         if isinstance(init, A.InitList):
             if t.lanes > 1:
-                return self.vector_literal(t, list(init.items), pos)
+                items = list(init.items)
+                if 1 < len(items) < t.lanes:    # `float4 v = {1, 2}`: the rest are zero
+                    items += [A.Number(pos, "0")] * (t.lanes - len(items))
+                return self.vector_literal(t, items, pos)
             if len(init.items) != 1:
                 raise pos.error(f"a {t} takes one initializer, got {len(init.items)}")
             init = init.items[0]
@@ -150,24 +154,53 @@ class DeclLowerer(ExprLowerer):
     def init_array(self, arr: ArrObj, init: A.Expr, pos: Pos) -> None:
         if not isinstance(init, A.InitList):
             raise pos.error("an array is initialized with a braced list")
-        n = arr.ctype.size or 0
-        if len(init.items) > n:
-            raise pos.error(f"{len(init.items)} initializers for an array of {n}")
-        elem = arr.ctype.elem
-        for k in range(n):
-            i = RV(INT, Const(k, INT.st))
-            target = self.index(arr, i, pos)
-            if k < len(init.items):
-                item = init.items[k]
-                if isinstance(target, ArrObj):
-                    self.init_array(target, item, pos)
-                elif isinstance(target, StructObj):
-                    self.init_struct(target, item, pos)
-                else:
-                    self.assign(target, RV(elem, self.initial_scalar(elem, item, pos)),  # type: ignore
-                                pos)
+        self.init_aggregate(arr, init, pos)
+
+    def members(self, o: ArrObj | StructObj, pos: Pos) -> list[Obj]:
+        if isinstance(o, StructObj):
+            return list(o.fields.values())
+        return [self.index(o, RV(INT, Const(k, INT.st)), pos) for k in range(o.ctype.size or 0)]
+
+    def init_aggregate(self, o: ArrObj | StructObj, init: A.InitList, pos: Pos) -> None:
+        """Initialize an array or struct from a braced list; inner braces may be left out (C's
+        brace elision) and missing values are zero."""
+        items = list(init.items)
+        k = 0
+        for m in self.members(o, pos):
+            if k < len(items):
+                k = self.init_member(m, items, k, pos)
             else:
-                self.zero(target, pos)
+                self.zero(m, pos)
+        if k < len(items):
+            n = len(self.members(o, pos))
+            what = f"an array of {n}" if isinstance(o, ArrObj) else \
+                f"{o.ctype} of {n} fields"
+            raise items[k].pos.error(f"too many initializers for {what}")
+
+    def init_member(self, m: Obj, items: list[A.Expr], k: int, pos: Pos) -> int:
+        """Initialize m from items[k:]; the index of the first item not used."""
+        item = items[k]
+        if isinstance(m, (ArrObj, StructObj)):
+            if isinstance(item, A.InitList):
+                self.init_aggregate(m, item, pos)
+                return k + 1
+            if isinstance(m, StructObj):
+                with self.nested():
+                    whole = isinstance(self.expr(item), StructObj)
+                if whole:
+                    self.assign(m, self.expr(item), item.pos)
+                    return k + 1
+            for sub in self.members(m, pos):
+                if k < len(items):
+                    k = self.init_member(sub, items, k, pos)
+                else:
+                    self.zero(sub, pos)
+            return k
+        if isinstance(m, (VarLV, MemLV, LaneLV)):
+            self.assign(m, RV(m.ctype, self.initial_scalar(m.ctype, item, item.pos)), item.pos)
+        else:
+            self.assign(m, self.expr(item), item.pos)
+        return k + 1
 
     def zero(self, o: Obj, pos: Pos) -> None:
         if isinstance(o, ArrObj):
@@ -199,21 +232,7 @@ class DeclLowerer(ExprLowerer):
         if not isinstance(init, A.InitList):
             self.assign(obj, self.expr(init), pos)
             return
-        names = list(obj.fields)
-        if len(init.items) > len(names):
-            raise pos.error(f"{len(init.items)} initializers for {obj.ctype} of "
-                            f"{len(names)} fields")
-        for k, fname in enumerate(names):
-            f = obj.fields[fname]
-            if k >= len(init.items):
-                self.zero(f, pos)
-            elif isinstance(f, StructObj):
-                self.init_struct(f, init.items[k], pos)
-            elif isinstance(f, ArrObj):
-                self.init_array(f, init.items[k], pos)
-            else:
-                self.assign(f, RV(f.ctype, self.initial_scalar(f.ctype, init.items[k], pos)),  # type: ignore
-                            pos)
+        self.init_aggregate(obj, init, pos)
 
     def declare_shared(self, name: str, t: CType, info: DeclInfo, init: A.Expr | None,
                        pos: Pos) -> None:

@@ -271,7 +271,8 @@ def _syntax_error(e: lark.exceptions.UnexpectedToken, eof: Pos,
     expected = _expected(names)
     if src is None:
         return eof.error(f"unexpected end of input; expected {expected}")
-    if previous is not None and previous.type == "IDENT" and tok.type == "IDENT":
+    if previous is not None and previous.type == "IDENT" and tok.type in (
+            "IDENT", "TYPE_KEYWORD", "QUALIFIER", "TYPE_NAME"):
         prev = previous.src
         return prev.pos.error(f"unknown type name '{prev.text}'")
     if "SEMICOLON" in names and previous is not None and src.pos.line != previous.src.pos.line:
