@@ -8,6 +8,7 @@ import numpy as np
 
 from dlc.frontends.c import import_kernels
 from dlc.ir.kernel import Kernel
+from dlc.ir.text import parse_kernel, print_kernel
 from dlc.runtime import KernelModule
 
 
@@ -16,7 +17,12 @@ def kernels(src: str, lang: str = "opencl", **kw: Any) -> list[Kernel]:
 
 
 def module(src: str, lang: str = "opencl", **kw: Any) -> KernelModule:
-    return KernelModule(import_kernels(src, language=lang, **kw), language=lang)
+    """The kernels of src on the reference target; each must also survive the IR text round
+    trip (what saving a module does)."""
+    ks = import_kernels(src, language=lang, **kw)
+    for k in ks:
+        assert parse_kernel(print_kernel(k)) == k, print_kernel(k)
+    return KernelModule(ks, language=lang)
 
 
 def outputs(body: str, n: int, dtype: Any = np.int32, lang: str = "opencl",

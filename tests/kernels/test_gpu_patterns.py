@@ -84,3 +84,14 @@ def test_warp_butterfly_max() -> None:
     out = np.zeros_like(x)
     m["warp_max"](x, out, grid=(2,), block=(64,))
     np.testing.assert_array_equal(out, np.repeat(x.reshape(-1, 32).max(axis=1), 32))
+
+
+def test_every_suite_kernel_prints_and_parses_back() -> None:
+    from kernel_suite import HERE
+
+    from dlc.frontends.c import import_kernels
+    from dlc.ir.text import parse_kernel, print_kernel
+    for f in sorted(HERE.glob("*.c[lu]")):
+        for k in import_kernels(f, language="cuda" if f.suffix == ".cu" else "opencl"):
+            text = print_kernel(k)
+            assert parse_kernel(text) == k, f"{f.name}: {k.name}"
