@@ -324,3 +324,22 @@ def test_required_work_group_size() -> None:
     __kernel __attribute__((reqd_work_group_size(8, 4, 1)))
     void k(__global int *a) { a[get_global_id(0)] = 1; }""")
     assert k.domain is not None and k.domain.ndim == 2 and k.domain.local_size == (8, 4)
+
+
+def test_float_atomic_add_through_a_reinterpreting_cmpxchg() -> None:
+    m = module("""
+    inline void atomic_add_f(volatile __global float *addr, float val) {
+      float old = *addr, assumed;
+      do {
+        assumed = old;
+        old = as_float(atomic_cmpxchg((volatile __global uint *)addr, as_uint(assumed),
+                                      as_uint(assumed + val)));
+      } while (old != assumed);
+    }
+    __kernel void sum(__global const float *x, __global float *total) {
+      atomic_add_f(total, x[get_global_id(0)]);
+    }""")
+    x = np.arange(64, dtype=np.float32)
+    total = np.zeros(1, np.float32)
+    m["sum"](x, total, global_size=(64,), local_size=(16,))
+    assert total[0] == x.sum()

@@ -16,6 +16,7 @@ from ...ir.kernel import (
     Barrier,
     BarrierScope,
     Binary,
+    Bitcast,
     Block,
     Builtin,
     Const,
@@ -131,14 +132,20 @@ ATOMICS = {"add": AtomicOp.ADD, "sub": AtomicOp.SUB, "min": AtomicOp.MIN, "max":
            "cmpxchg": AtomicOp.CAS, "cas": AtomicOp.CAS}
 
 
-def atomic_target(lw: KernelLowerer, p: A.Expr, name: str) -> MemLV:
+def atomic_target(lw: KernelLowerer, p: A.Expr, name: str, bitwise: bool = False) -> MemLV:
+    """The element an atomic updates. `bitwise` ops (cmpxchg, xchg) also take a pointer cast
+    to another type of the same width (`(volatile __global uint *)floats`), as the float-add
+    idiom of OpenCL 1.x does."""
     ptr = lw.pointer(lw.expr(p), p.pos)
     if ptr.target is not None:
         raise p.pos.error(f"{name} needs a pointer to global or local memory, not to a private "
                           "variable")
     target = lw.deref(ptr, None, p.pos)
-    if not isinstance(target, MemLV) or target.ctype.lanes != 1 or target.wide3 \
-            or target.buffer.elem != target.ctype.st:
+    same = isinstance(target, MemLV) and (
+        target.buffer.elem == target.ctype.st or (bitwise and target.buffer.elem.lanes == 1
+                                                  and target.buffer.elem.bits
+                                                  == target.ctype.st.bits))
+    if not isinstance(target, MemLV) or target.ctype.lanes != 1 or target.wide3 or not same:
         raise p.pos.error(f"{name} needs a pointer to a scalar int or float")
     if target.buffer.scope not in (MemScope.GLOBAL, MemScope.LOCAL):
         raise p.pos.error(f"{name} works on global or local memory, not "
@@ -151,9 +158,15 @@ def atomic_target(lw: KernelLowerer, p: A.Expr, name: str) -> MemLV:
 def emit_atomic(lw: KernelLowerer, op: AtomicOp, target: MemLV, value: Expr | None,
                 compare: Expr | None, discard: bool) -> Obj:
     t = target.ctype
-    result = None if discard else Var(lw.fresh("atomic"), t.st)
+    elem = target.buffer.elem
+    if elem != t.st:   # a reinterpreting pointer: the bits go through unchanged
+        value = Bitcast(value, elem) if value is not None else None
+        compare = Bitcast(compare, elem) if compare is not None else None
+    result = None if discard else Var(lw.fresh("atomic"), elem)
     lw.emit(IrAtomic(op, target.buffer, target.index, value, compare, result))
-    return VOID if result is None else RV(t, result)
+    if result is None:
+        return VOID
+    return RV(t, result if elem == t.st else Bitcast(result, t.st))
 
 
 def _atomic(lw: KernelLowerer, name: str, e: A.Call, discard: bool) -> Obj:
@@ -165,7 +178,7 @@ def _atomic(lw: KernelLowerer, name: str, e: A.Call, discard: bool) -> Obj:
         return _cuda_wrapping(lw, name, e, op is AtomicOp.INC, discard)
     counts = (1,) if op in (AtomicOp.INC, AtomicOp.DEC) else (3,) if op is AtomicOp.CAS else (2,)
     args = nargs(e, name, *counts)
-    target = atomic_target(lw, args[0], name)
+    target = atomic_target(lw, args[0], name, op in (AtomicOp.CAS, AtomicOp.XCHG))
     t = target.ctype
     if op in (AtomicOp.AND, AtomicOp.OR, AtomicOp.XOR) and not is_int(t):
         raise e.pos.error(f"{name} needs an integer pointer, not {t}")
