@@ -76,6 +76,7 @@ class _Scope:
         self._counter = itertools.count()
         self.ranges: dict[Var, int] = {}
         self.stages: list[Stage] = []
+        self.constants: list[Constant] = []
 
     def fresh(self, prefix: str) -> str:
         return f"{prefix}{next(self._counter)}"
@@ -200,6 +201,26 @@ class TensorArg(Tensor):
         if self.value is None:
             raise NoCompute(f"{what} ({self.name}) is known only at run time")
         return tuple(int(v) for v in np.asarray(self.value).reshape(-1))
+
+
+class Constant(Tensor):
+    """A table a compute definition builds at compile time (interpolation weights, neighbour
+    indices): read like an input, its contents travel with the compute definition."""
+
+    def __init__(self, name: str, value: np.ndarray):
+        value = np.ascontiguousarray(value)
+        super().__init__(name, value.shape, DType.from_np(value.dtype))
+        self.value = value
+
+
+def constant(value: np.ndarray | Sequence[Any], dtype: DType | None = None,
+             name: str = "c") -> Constant:
+    """A compile-time table (of `dtype`, or its own), readable by the stages built after it."""
+    arr = np.asarray(value) if dtype is None else np.asarray(value, dtype=dtype.np)
+    s = _scope()
+    c = Constant(s.fresh(name), arr)
+    s.constants.append(c)
+    return c
 
 
 class Stage(Tensor):
@@ -449,19 +470,21 @@ def bounds(e: Expr) -> tuple[int, int] | None:
 
 @dataclass(frozen=True)
 class ComputeDef:
-    """What one node computes: its inputs, every stage (producers first) and which stages are
-    the node's outputs."""
+    """What one node computes: its inputs, every stage (producers first), which stages are the
+    node's outputs, and the compile-time tables the stages read."""
 
     op: str
     inputs: tuple[TensorArg | None, ...]
     stages: tuple[Stage, ...]
     outputs: tuple[Stage, ...]
+    constants: tuple[Constant, ...] = ()
 
     def __str__(self) -> str:
         ins = ", ".join("-" if x is None else f"%{x.name}: {x.dtype}{list(x.shape)}"
                         for x in self.inputs)
         outs = ", ".join(f"%{o.name}" for o in self.outputs)
-        return "\n".join([f"compute {self.op}({ins}) -> {outs}"]
+        consts = [f"  %{c.name}: {c.dtype}{list(c.shape)} = constant" for c in self.constants]
+        return "\n".join([f"compute {self.op}({ins}) -> {outs}"] + consts
                          + [f"  {s}" for s in self.stages])
 
 
@@ -498,7 +521,9 @@ def build_compute(opdef: OpDef, attrs: Any, inputs: Sequence[TensorArg | None],
         todo.extend(n.buffer.name for n in walk(by_name[name].body)
                     if isinstance(n, Load) and n.buffer.name in by_name)
     stages = tuple(st for st in s.stages if st.name in needed)
-    return ComputeDef(opdef.name, tuple(inputs), stages, outs)
+    read = {n.buffer.name for st in stages for n in walk(st.body) if isinstance(n, Load)}
+    constants = tuple(c for c in s.constants if c.name in read)
+    return ComputeDef(opdef.name, tuple(inputs), stages, outs, constants)
 
 
 def classify(cd: ComputeDef) -> str:
@@ -552,9 +577,10 @@ def expr_text(e: Expr) -> str:
 
 __all__ = [
     "INDEX", "KERNEL_DTYPES", "REDUCE_OPS", "ComputeCtx", "ComputeDef", "ComputeResult",
-    "NoCompute", "Readable", "Reduce", "Stage", "Tensor", "TensorArg", "View", "binary", "bounds",
-    "broadcast_index", "broadcast_shape", "build_compute", "cast", "classify", "clip", "combine",
-    "compute_scope", "elementwise", "expr_text", "identity", "index_expr", "lift", "math",
-    "maximum", "minimum", "offset", "reduce", "reduced_index", "reduced_shape", "reshape_index",
-    "rounded", "scale", "select", "tensor", "unary", "widen", "work_type",
+    "Constant", "NoCompute", "Readable", "Reduce", "Stage", "Tensor", "TensorArg", "View",
+    "binary", "bounds", "broadcast_index", "broadcast_shape", "build_compute", "cast", "classify",
+    "clip", "combine", "compute_scope", "constant", "elementwise", "expr_text", "identity",
+    "index_expr", "lift", "math", "maximum", "minimum", "offset", "reduce", "reduced_index",
+    "reduced_shape", "reshape_index", "rounded", "scale", "select", "tensor", "unary", "widen",
+    "work_type",
 ]

@@ -49,6 +49,7 @@ def evaluate(cd: ComputeDef, arrays: Sequence[np.ndarray | None]) -> list[np.nda
             if a is None or tuple(np.shape(a)) != arg.shape:
                 raise ValueError(f"input {arg.name} should have shape {list(arg.shape)}")
             buffers[arg.name] = np.asarray(a, dtype=arg.dtype.np)
+    buffers.update((c.name, c.value) for c in cd.constants)
     with np.errstate(all="ignore"):
         for st in cd.stages:
             grids = np.indices(st.shape, dtype=np.int64, sparse=True)

@@ -567,3 +567,38 @@ def _qlinear_conv(rng: Rng) -> list[Case]:
                                            rng.integers(-999, 999, (6,)).astype(np.int32)]),
             Case({"strides": (2, 2)}, [x, sc, np.array(3, np.uint8), w, sc, np.array(0, np.int8),
                                        np.array(0.2, np.float32), np.array(-5, np.int8)])]
+
+
+# -- resizing -----------------------------------------------------------------------------------
+
+@cases("Resize")
+def _resize(rng: Rng) -> list[Case]:
+    x = f32(rng, 1, 2, 4, 5)
+    sc, sz = np.array([1, 1, 1.5, 0.6], np.float32), ints([1, 2, 7, 3])
+    out = [Case({"mode": "linear"}, [x, None, sc], known=(2,)),
+           Case({"mode": "nearest"}, [x, None, None, sz], known=(3,)),
+           Case({"mode": "cubic", "coordinate_transformation_mode": "align_corners"},
+                [x, None, sc], known=(2,)),
+           Case({"mode": "linear", "antialias": 1}, [x, None, None, ints([1, 2, 2, 3])],
+                known=(3,)),
+           Case({"mode": "cubic", "exclude_outside": 1, "coordinate_transformation_mode":
+                 "pytorch_half_pixel"}, [x, None, None, sz], known=(3,)),
+           Case({"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize",
+                 "extrapolation_value": -1.0},
+                [x, np.array([0, 0, -0.2, 0.1, 1, 1, 0.8, 1.3], np.float32), None, sz],
+                known=(1, 3)),
+           Case({"mode": "nearest", "nearest_mode": "ceil", "axes": (3,),
+                 "coordinate_transformation_mode": "asymmetric"},
+                [x, None, np.array([2.0], np.float32)], known=(2,)),
+           Case({"mode": "linear", "keep_aspect_ratio_policy": "not_larger", "axes": (2, 3)},
+                [x, None, None, ints([8, 8])], known=(3,)),
+           Case({"mode": "linear"}, [rng.integers(0, 256, (1, 1, 3, 3)).astype(np.uint8),
+                                     None, np.array([1, 1, 2, 2], np.float32)], known=(2,))]
+    return out
+
+
+@cases("Upsample")
+def _upsample(rng: Rng) -> list[Case]:
+    x = f32(rng, 1, 2, 3, 4)
+    return [Case({"mode": "linear"}, [x, np.array([1, 1, 2, 1.5], np.float32)], known=(1,)),
+            Case({}, [x, np.array([1, 2, 2, 2], np.float32)], known=(1,))]

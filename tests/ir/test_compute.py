@@ -44,9 +44,10 @@ HardSwish Hardmax Identity InstanceNormalization IsInf IsNaN LRN LayerNormalizat
 LessOrEqual Log LogSoftmax LpNormalization LpPool MatMul MatMulInteger Max MaxPool Mean
 MeanVarianceNormalization Min Mish Mod Mul Neg Not Or PRelu Pad Pow QLinearConv QLinearMatMul
 QuantizeLinear RMSNormalization Reciprocal ReduceL1 ReduceL2 ReduceLogSum ReduceLogSumExp ReduceMax
-ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Reshape ReverseSequence Round Selu
-Shrink Sigmoid Sign Sin Sinh Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze Sub
-Sum Swish Tan Tanh TensorScatter ThresholdedRelu Tile Transpose Trilu Unsqueeze Where Xor
+ReduceMean ReduceMin ReduceProd ReduceSum ReduceSumSquare Relu Reshape Resize ReverseSequence Round
+Selu Shrink Sigmoid Sign Sin Sinh Slice Softmax Softplus Softsign SpaceToDepth Split Sqrt Squeeze
+Sub Sum Swish Tan Tanh TensorScatter ThresholdedRelu Tile Transpose Trilu Unsqueeze Upsample Where
+Xor
 """.split()
 
 ELEMENTWISE_SHAPES: list[list[tuple[int, ...]]] = [

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import INDEX, NoCompute, Stage, TensorArg, constant, reduce, select
+from ..dtype import DType
+from ..kernel.expr import Const, Expr, Math
 from ..types import Dim, TensorType, Type
 from .registry import InferCtx, op
 
@@ -280,8 +284,73 @@ def _resize_ref(a: ResizeAttrs, x: np.ndarray, roi: np.ndarray | None = None,
     return resize(a, x, roi, scales, sizes)
 
 
-op("Resize", ResizeAttrs, versions=(10, 11, 13, 18, 19), infer=_resize_infer,
-   reference=_resize_ref)
+def _known(t: TensorArg | None, what: str) -> np.ndarray | None:
+    if t is None or t.numel == 0:
+        return None
+    if t.value is None:
+        raise NoCompute(f"{what} is known only at run time")
+    return np.asarray(t.value)
+
+
+def resize_compute(a: ResizeAttrs, x: TensorArg, roi: np.ndarray | None,
+                   scales: np.ndarray | None, sizes: np.ndarray | None) -> Stage:
+    """Separable interpolation with the reference's own per-axis tables, built at compile time:
+    out[i] = sum over the taps t of prod_axes w[i_ax, t_ax] * x[idx[i_ax, t_ax]] (extrapolation
+    where a crop leaves the input). Computed in f64 for integer and f64 inputs, else f32."""
+    _check_modes(a)
+    axes = _resized_axes(a, x.rank)
+    out, scale = resize_plan(x.shape, axes, scales, sizes, a.keep_aspect_ratio_policy)
+    rois: dict[int, tuple[float, float]] = {}
+    if roi is not None and a.coordinate_transformation_mode == "tf_crop_and_resize":
+        flat = roi.astype(np.float64).reshape(-1)
+        ax_of = axes if flat.size == 2 * len(axes) else list(range(x.rank))
+        rois = {ax: (float(flat[k]), float(flat[k + len(ax_of)])) for k, ax in enumerate(ax_of)}
+    work = DType.F32 if x.dtype in (DType.F32, DType.F16, DType.BF16) else DType.F64
+    tables = []   # (axis, neighbour indices, weights, outside) of every axis that changes
+    for ax in axes:
+        if (out[ax] == x.shape[ax] and math.isclose(scale[ax], 1.0)
+                and rois.get(ax, (0.0, 1.0)) == (0.0, 1.0)):
+            continue
+        if out[ax] == 0 or x.shape[ax] == 0:
+            raise NoCompute("resizing from or to an empty axis")
+        coords, outside = _source_coords(a, x.shape[ax], out[ax], scale[ax], rois.get(ax))
+        idx, w = _weights(a, coords, x.shape[ax], scale[ax])
+        tables.append((ax, constant(np.clip(idx, 0, x.shape[ax] - 1)), constant(w, work),
+                       constant(outside) if outside is not None and outside.any() else None))
+
+    def fn(*i: Expr) -> Expr:
+        def term(*t: Expr) -> Expr:
+            index: list[Expr] = list(i)
+            weight: Expr | None = None
+            for (ax, idx, w, _), tk in zip(tables, t):
+                index[ax] = idx[i[ax], tk]
+                weight = w[i[ax], tk] if weight is None else weight * w[i[ax], tk]
+            v = cp.cast(x[tuple(index)], work)
+            return v if weight is None else v * weight
+        taps = [w.shape[1] for _, _, w, _ in tables]
+        v = reduce("sum", taps, term) if any(n > 1 for n in taps) else term(
+            *(Const(0, INDEX) for _ in taps))
+        outside = [o[i[ax]] for ax, _, _, o in tables if o is not None]
+        if outside:
+            off: Expr = outside[0]
+            for o in outside[1:]:
+                off = off | o
+            v = select(off, a.extrapolation_value, v)
+        if x.dtype.is_int:   # rounded, saturated to the type
+            info = np.iinfo(x.dtype.np)
+            v = cp.clip(Math("rint", (v,)), float(info.min), float(info.max))
+        return v
+    return cp.tensor(out, x.dtype, fn)
+
+
+def _resize_compute(a: ResizeAttrs, x: TensorArg, roi: TensorArg | None = None,
+                    scales: TensorArg | None = None, sizes: TensorArg | None = None) -> Stage:
+    return resize_compute(a, x, _known(roi, "roi"), _known(scales, "scales"),
+                          _known(sizes, "sizes"))
+
+
+op("Resize", ResizeAttrs, versions=(10, 11, 13, 18, 19), traits=("reduction",),
+   infer=_resize_infer, reference=_resize_ref, compute=_resize_compute)
 
 
 # -- Upsample --------------------------------------------------------------------------------
@@ -317,5 +386,7 @@ def _upsample_ref(a: UpsampleAttrs, x: np.ndarray, scales: np.ndarray) -> np.nda
 
 
 # Upsample-1 and -7 (scales as attributes) are rewritten into the -9 form by legacy_misc.py.
-op("Upsample", UpsampleAttrs, versions=(1, 7, 9, 10), infer=_upsample_infer,
-   reference=_upsample_ref)
+op("Upsample", UpsampleAttrs, versions=(1, 7, 9, 10), traits=("reduction",),
+   infer=_upsample_infer, reference=_upsample_ref,
+   compute=lambda a, x, scales: resize_compute(_upsample_as_resize(a), x, None,
+                                               _known(scales, "scales"), None))
