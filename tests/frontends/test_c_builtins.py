@@ -343,3 +343,17 @@ def test_float_atomic_add_through_a_reinterpreting_cmpxchg() -> None:
     total = np.zeros(1, np.float32)
     m["sum"](x, total, global_size=(64,), local_size=(16,))
     assert total[0] == x.sum()
+
+
+def test_cuda_half_intrinsics() -> None:
+    m = module("""
+    #include <cuda_fp16.h>
+    __global__ void k(const __half *a, __half *b) {
+      int i = threadIdx.x;
+      b[i] = __hfma(a[i], __float2half(2.0f), __hadd(a[i], __hneg(a[i])));
+      b[i] = __hmax(b[i], __hmul(a[i], a[i]));
+    }""", "cuda")
+    a = np.arange(4, dtype=np.float16)
+    b = np.zeros_like(a)
+    m["k"](a, b, grid=(1,), block=(4,))
+    assert b.tolist() == [0, 2, 4, 9]

@@ -162,6 +162,8 @@ UNSUPPORTED = [  # (language, source, message) — each names what is not suppor
      "__global__ void k(float *a) { other(a); }", "launching kernel 'other' from a kernel"),
     ("opencl", "__kernel void k(__global int *a, __global int *b) { a[0] = a < b; }",
      "'<' between pointers into different buffers"),
+    ("opencl", "__kernel void k(read_only image2d_t img) { }",
+     "image2d_t (images, samplers, events, pipes) is not supported"),
 ]
 
 

@@ -493,3 +493,22 @@ def _any_all(lw: KernelLowerer, name: str, e: A.Call, discard: bool) -> Obj:
     for k in range(1, t.lanes):
         acc = Binary("lor" if name == "any" else "land", acc, Extract(neg, k))
     return RV(INT, acc)
+
+
+HALF_OPS = {"__hadd": "add", "__hsub": "sub", "__hmul": "mul", "__hdiv": "div",
+            "__hmin": "min", "__hmax": "max"}
+
+
+@builtin(*HALF_OPS, "__hfma", "__hneg", "__habs")
+def _half_ops(lw: KernelLowerer, name: str, e: A.Call, discard: bool) -> Obj:
+    """CUDA's __half arithmetic intrinsics (cuda_fp16.h)."""
+    from .ctype import HALF
+    n = 3 if name == "__hfma" else 1 if name in ("__hneg", "__habs") else 2
+    xs = [lw.convert(lw.rvalue(a), HALF, a.pos, name) for a in nargs(e, name, n)]
+    if name == "__hfma":
+        return RV(HALF, Math("fma", tuple(xs)))
+    if name == "__hneg":
+        return RV(HALF, Unary("neg", xs[0]))
+    if name == "__habs":
+        return RV(HALF, Math("abs", (xs[0],)))
+    return RV(HALF, Binary(HALF_OPS[name], xs[0], xs[1]))

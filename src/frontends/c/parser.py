@@ -36,6 +36,10 @@ OPENCL_QUALIFIERS = ("__kernel kernel __global global __local local __constant c
                      "write_only read_write").split()
 CUDA_QUALIFIERS = ("__device__ __host__ __global__ __shared__ __constant__ __forceinline__ "
                    "__noinline__ __managed__ __grid_constant__ constexpr").split()
+# OpenCL types dlc does not model: named as unsupported instead of "unknown type name".
+UNSUPPORTED_TYPES = frozenset({"image1d_t", "image2d_t", "image3d_t", "image1d_array_t",
+                               "image2d_array_t", "image1d_buffer_t", "sampler_t", "event_t",
+                               "pipe", "queue_t", "clk_event_t", "reserve_id_t"})
 ATTRIBUTE_WORDS = frozenset({"__attribute__", "__launch_bounds__", "__align__", "alignas",
                              "__declspec", "__cluster_dims__"})
 # Typedef names every kernel may use without declaring them (resolved by the type checker).
@@ -123,6 +127,9 @@ class Classifier:
                     kind = "IDENT"
                     if not self.opencl:
                         self.type_names.add(text)
+                elif text in UNSUPPORTED_TYPES and self.opencl:
+                    raise unsupported(t.pos, f"{text} (images, samplers, events, pipes) is not "
+                                             "supported")
                 elif text in ATTRIBUTE_WORDS:
                     j = self._balanced(i + 1) if i + 1 < n and toks[i + 1].text == "(" else i
                     yield self._tok("ATTRIBUTE", A.Attribute(t.pos, text,
