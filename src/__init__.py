@@ -8,5 +8,6 @@ from .api import __version__, compile, load
 from .errors import DlcError
 from .ir import DType
 from .options import CompileOptions
+from .runtime.kernels import LocalMemory
 
-__all__ = ["CompileOptions", "DType", "DlcError", "__version__", "compile", "load"]
+__all__ = ["CompileOptions", "DType", "DlcError", "LocalMemory", "__version__", "compile", "load"]

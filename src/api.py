@@ -10,7 +10,7 @@ import numpy as np
 from .errors import ArtifactError, DlcError, UnsupportedOp
 from .ir import Graph
 from .options import DLC_VERSION, FRONTENDS, TARGETS, CompileOptions
-from .runtime import GraphModule
+from .runtime import GraphModule, KernelModule
 from .runtime.module import FORMAT_VERSION
 
 __version__ = DLC_VERSION
@@ -69,11 +69,33 @@ def import_graph(src: Any, options: CompileOptions) -> Graph:
     raise UnsupportedOp(f"the {kind} frontend is not available yet")
 
 
-def compile(src: Any, target: str = "reference", **kwargs: Any) -> GraphModule:
-    """Compile a model (path, bytes, onnx.ModelProto) for `target`; see CompileOptions."""
-    options = make_options(target=target, **kwargs)
-    graph = import_graph(src, options)
-    return compile_graph(graph, options)
+def compile(src: Any, target: str = "reference", **kwargs: Any) -> GraphModule | KernelModule:
+    """Compile a model (path, bytes, onnx.ModelProto), a circuit (.qasm) or OpenCL C / CUDA C
+    kernels (.cl / .cu, or source text with frontend="opencl"|"cuda") for `target`; see
+    CompileOptions."""
+    return compile_source(src, make_options(target=target, **kwargs))
+
+
+def compile_source(src: Any, options: CompileOptions) -> GraphModule | KernelModule:
+    """What `compile` does, with the options already made (the CLI's entry)."""
+    if detect_frontend(src, options.frontend) in ("opencl", "cuda"):
+        return compile_kernels(src, options)
+    return compile_graph(import_graph(src, options), options)
+
+
+def compile_kernels(src: Any, options: CompileOptions) -> KernelModule:
+    """OpenCL C / CUDA C source (a path or source text) -> a KernelModule of its kernels."""
+    from .frontends.c import import_kernels
+    language = detect_frontend(src, options.frontend)
+    if isinstance(src, (str, Path)) and "\n" not in str(src) and \
+            Path(str(src)).suffix.lower() in (".cl", ".cu") and not Path(str(src)).is_file():
+        raise DlcError(f"{src}: no such file")
+    kernels = import_kernels(src if isinstance(src, Path) else str(src), language=language,
+                             defines=dict(options.defines), base_dir=options.base_dir)
+    if options.target != "reference":
+        raise UnsupportedOp(f"target '{options.target}' cannot run OpenCL C / CUDA C kernels "
+                            "yet; use target='reference'", target=options.target)
+    return KernelModule(kernels, options.target, language=language)
 
 
 def compile_graph(graph: Graph, options: CompileOptions) -> GraphModule:
@@ -93,7 +115,7 @@ def _backend_executor(graph: Graph, options: CompileOptions) -> Any:
     raise UnsupportedOp(f"target '{options.target}' is not available yet", target=options.target)
 
 
-def load(path: str | Path, target: str | None = None) -> GraphModule:
+def load(path: str | Path, target: str | None = None) -> GraphModule | KernelModule:
     """Read back an artifact written by Module.save."""
     root = Path(path)
     mf = root / "manifest.json"
@@ -114,6 +136,9 @@ def load(path: str | Path, target: str | None = None) -> GraphModule:
     if target is not None and target != art_target:
         raise ArtifactError(f"{root}: artifact was compiled for target '{art_target}', not "
                             f"'{target}'; recompile it with --target {target}")
+    if manifest.get("kind") == "kernels":
+        from .runtime import load_kernel_module
+        return load_kernel_module(root, manifest)
     from .ir.text import parse_module
     consts = {}
     for name, w in manifest.get("weights", {}).items():

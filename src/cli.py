@@ -105,26 +105,31 @@ def _opts(a: argparse.Namespace, **extra: Any) -> Any:
 
 
 def cmd_compile(a: argparse.Namespace) -> int:
-    from .runtime import GraphModule
+    from .runtime import GraphModule, KernelModule
     t0 = time.perf_counter()
-    options = _opts(a)
-    m = api.compile_graph(api.import_graph(a.input, options), options)
+    m = api.compile_source(a.input, _opts(a))
     dt = time.perf_counter() - t0
     out = Path(a.output or Path(a.input).with_suffix(".dlc").name)
     m.save(out)
-    assert isinstance(m, GraphModule)
-    print(f"compiled {a.input} for {m.target} in {dt:.2f} s: {len(m.graph.nodes)} nodes, "
-          f"{len(m.graph.ops())} distinct ops; inputs {', '.join(m.input_names)}; "
-          f"outputs {', '.join(m.output_names)}")
+    if isinstance(m, KernelModule):
+        print(f"compiled {a.input} for {m.target} in {dt:.2f} s: {len(m)} kernel(s): "
+              f"{'; '.join(m[n].signature for n in m.kernel_names)}")
+    else:
+        assert isinstance(m, GraphModule)
+        print(f"compiled {a.input} for {m.target} in {dt:.2f} s: {len(m.graph.nodes)} nodes, "
+              f"{len(m.graph.ops())} distinct ops; inputs {', '.join(m.input_names)}; "
+              f"outputs {', '.join(m.output_names)}")
     print(f"wrote {out}")
     return 0
 
 
 def _load_or_compile(a: argparse.Namespace) -> Any:
-    if Path(a.input).is_dir():
-        return api.load(a.input)
-    options = _opts(a)
-    return api.compile_graph(api.import_graph(a.input, options), options)
+    from .runtime import KernelModule
+    m = api.load(a.input) if Path(a.input).is_dir() else api.compile_source(a.input, _opts(a))
+    if isinstance(m, KernelModule):
+        raise DlcError(f"{a.input} holds kernels ({', '.join(m.kernel_names)}); launch them from "
+                       "Python: m = dlc.compile(...); m[name](*args, global_size=...)")
+    return m
 
 
 def _read_inputs(a: argparse.Namespace, m: Any) -> dict[str, Any]:
@@ -197,9 +202,14 @@ def cmd_run(a: argparse.Namespace) -> int:
 
 
 def cmd_inspect(a: argparse.Namespace) -> int:
-    options = _opts(a)
-    graph = (api.load(a.input).graph if Path(a.input).is_dir()
-             else api.compile_graph(api.import_graph(a.input, options), options).graph)
+    from .runtime import KernelModule
+    m = api.load(a.input) if Path(a.input).is_dir() else api.compile_source(a.input, _opts(a))
+    if isinstance(m, KernelModule):
+        if a.format != "text":
+            raise DlcError(f"{a.input} holds kernels: only --format text shows them")
+        _emit(str(m), a.output)
+        return 0
+    graph = m.graph
     if a.format == "text":
         text = _ir_text(graph)
     else:

@@ -141,3 +141,33 @@ def test_simulate_syntax_error_has_position(capsys, tmp_path):
     p.write_text(BELL.replace("cx q[0],q[1];", "cx q[0],q[7];"))
     code, _, err = run_cli(capsys, "simulate", p)
     assert code == 1 and f"{p}:6:" in err and "Traceback" not in err
+
+
+SAXPY = """__kernel void saxpy(int n, float a, __global const float *x, __global float *y) {
+    int i = get_global_id(0);
+    if (i < n) y[i] = a * x[i] + y[i];
+}
+"""
+
+
+def test_kernels_compile_inspect_and_launch(capsys, tmp_path):
+    import dlc
+    p = tmp_path / "saxpy.cl"
+    p.write_text(SAXPY)
+    code, out, _ = run_cli(capsys, "compile", p, "-o", tmp_path / "k.dlc")
+    assert code == 0 and "saxpy" in out
+    code, out, _ = run_cli(capsys, "inspect", p)
+    assert code == 0 and "saxpy" in out
+    code, _, err = run_cli(capsys, "run", p)
+    assert code == 1 and "launch them from Python" in err
+    m = dlc.load(tmp_path / "k.dlc")
+    x, y = np.arange(64, dtype=np.float32), np.ones(64, np.float32)
+    m["saxpy"](60, 2.0, x, y, global_size=(64,), local_size=(16,))
+    np.testing.assert_array_equal(y, np.where(np.arange(64) < 60, 2 * x + 1, 1))
+
+
+def test_kernel_syntax_error_has_position(capsys, tmp_path):
+    p = tmp_path / "bad.cl"
+    p.write_text(SAXPY.replace("int i = get_global_id(0);", "int i = get_global_id(0)"))
+    code, _, err = run_cli(capsys, "compile", p)
+    assert code == 1 and f"{p}:2:29: expected ';'" in err and "Traceback" not in err
