@@ -106,6 +106,8 @@ def test_system_headers_are_ignored() -> None:
 
 def test_pragmas_are_accepted() -> None:
     assert pp("#pragma OPENCL EXTENSION cl_khr_fp64 : enable\n#pragma unroll 4\nx") == "x"
+    assert pp('#define UNROLL _Pragma("unroll")\nUNROLL for _Pragma("unroll 2") (;;)') == \
+        "for ( ; ; )"
     (k,) = import_kernels("__kernel void k(__global int *a) {\n#pragma unroll\n"
                           "  for (int i = 0; i < 4; i++) a[i] = i;\n}\n")
     assert k.name == "k"

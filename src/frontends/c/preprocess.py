@@ -239,6 +239,14 @@ class Preprocessor:
         work = deque(toks)
         while work:
             t = work.popleft()
+            if t.text == "_Pragma" and work and work[0].text == "(":
+                depth = 0
+                while work:   # `_Pragma("unroll")`: a pragma, ignored like #pragma
+                    x = work.popleft()
+                    depth += (x.text == "(") - (x.text == ")")
+                    if depth == 0:
+                        break
+                continue
             m = self.macros.get(t.text) if t.kind == "id" else None
             if m is None or t.text in t.hide:
                 if t.kind == "id" and t.text in ("__LINE__", "__FILE__"):
