@@ -35,7 +35,7 @@ from ...ir.kernel import Binary as IrBinary
 from .ctype import INT, CType, Scalar, signed_int_like
 from .lexer import Pos
 from .scope import Scope, TypeResolver
-from .values import RV, MemLV, ScalarLV, VarLV
+from .values import RV, MemLV, Obj, ScalarLV, VarLV
 
 if TYPE_CHECKING:
     from .lower import Program
@@ -47,7 +47,7 @@ class FuncCtx:
 
     name: str
     ret_type: CType
-    result: object | None = None          # an lvalue for the returned value (None: void)
+    result: Obj | None = None             # an lvalue for the returned value (None: void)
     wrapped: bool = False                 # body inside a one-trip loop: return is `break`
     done: Var | None = None               # set by a return inside a loop of the helper
     c_loops: int = 0                      # C loops of this helper open at this point

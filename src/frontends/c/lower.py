@@ -23,6 +23,7 @@ from ...ir.kernel import (
     MemScope,
     Param,
     ScalarType,
+    Stmt,
     Var,
     While,
     replace_buffers,
@@ -111,7 +112,7 @@ class KernelLowerer(StmtLowerer):
         self.f = f
         self.params: list[Param] = []
         self.local_allocs: list[Alloc] = []
-        self.prologue: list = []   # type: ignore[type-arg]
+        self.prologue: list[Stmt] = []
         self.tables: dict[str, ArrObj] = {}
         self.dyn: Buffer | None = None
         if f is not None:
@@ -227,7 +228,7 @@ class KernelLowerer(StmtLowerer):
         self.tables[g.name] = arr
         return arr
 
-    def finish(self, f: A.FunctionDef, body: list) -> Kernel:  # type: ignore[type-arg]
+    def finish(self, f: A.FunctionDef, body: list[Stmt]) -> Kernel:
         params = list(self.params)
         if self.dyn is not None:
             params.append(self.dyn)
@@ -447,7 +448,7 @@ class KernelLowerer(StmtLowerer):
             return RV(ctx.result.ctype, ctx.result.var)
         if ctx.result is None:
             return RV(INT, Const(0, INT.st))
-        return ctx.result  # type: ignore[return-value]
+        return ctx.result
 
     def inside_loop(self, body: A.Stmt, target: A.Return) -> bool:
         def walk_(s: object, depth: int) -> bool:

@@ -318,7 +318,7 @@ class StmtLowerer(DeclLowerer):
         if s.value is not None:
             if f.result is None:
                 raise s.pos.error(f"'{f.name}' returns void; 'return' takes no value here")
-            self.assign(f.result, self.returned(s.value, f), s.pos)  # type: ignore[arg-type]
+            self.assign(f.result, self.returned(s.value, f), s.pos)
         elif not isinstance(f.ret_type, Void):
             raise self.stmt_pos.error(f"'{f.name}' returns {f.ret_type}; 'return' needs a value")
         if f.c_loops > 0 and f.done is not None:
