@@ -148,3 +148,13 @@ def test_include_cycles_are_reported(tmp_path: Path) -> None:
     (tmp_path / "self.h").write_text('#include "self.h"\n')
     with pytest.raises(ParseError, match="nested more than 64 deep"):
         pp('#include "self.h"\n', base_dir=tmp_path)
+
+
+def test_paths_and_source_text(tmp_path: Path) -> None:
+    f = tmp_path / "one.cl"
+    f.write_text("__kernel void one(__global int *a) { a[0] = 1; }\n")
+    assert [k.name for k in import_kernels(str(f))] == ["one"]
+    assert [k.name for k in import_kernels(f)] == ["one"]
+    from dlc.errors import DlcError
+    with pytest.raises(DlcError, match="missing.cl: no such file"):
+        import_kernels(str(tmp_path / "missing.cl"))

@@ -37,8 +37,7 @@ def _define_text(value: Any) -> str:
 def _read(src: str | Path, filename: str | None,
           base_dir: str | Path | None) -> tuple[str, str | None, Path | None]:
     if isinstance(src, Path) or (isinstance(src, str) and "\n" not in src and
-                                 src.endswith((".cl", ".cu", ".cuh", ".h")) and
-                                 Path(src).is_file()):
+                                 src.endswith((".cl", ".cu", ".cuh", ".h"))):
         path = Path(src)
         if not path.is_file():
             raise DlcError(f"{path}: no such file")
