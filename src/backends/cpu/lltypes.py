@@ -1,0 +1,236 @@
+"""Kernel types as LLVM types, constants, and C's conversions between them.
+
+A value of a kernel type lives in a register as `reg_type` and in memory as `mem_type`: bool is i1
+in registers and one byte in memory (numpy's bool); bf16 is a float in registers (always holding
+a value representable in bf16: every bf16 result is rounded) and 16 bits in memory; f16 is LLVM's
+half. A vector type is an LLVM vector of its lane type; in memory its lanes are packed.
+"""
+from __future__ import annotations
+
+from llvmlite import ir
+
+from ...errors import UnsupportedOp
+from ...ir.dtype import DType
+from ...ir.kernel.types import ScalarType
+
+I1, I8, I16, I32, I64 = (ir.IntType(n) for n in (1, 8, 16, 32, 64))
+HALF, FLOAT, DOUBLE = ir.HalfType(), ir.FloatType(), ir.DoubleType()
+VOID = ir.VoidType()
+I8P = ir.PointerType(I8)
+
+_INT_BITS = {DType.I8: 8, DType.U8: 8, DType.I16: 16, DType.U16: 16, DType.I32: 32,
+             DType.U32: 32, DType.I64: 64, DType.U64: 64}
+
+
+def _lane_reg(d: DType) -> ir.Type:
+    if d is DType.BOOL:
+        return I1
+    if d in _INT_BITS:
+        return ir.IntType(_INT_BITS[d])
+    if d is DType.F16:
+        return HALF
+    if d in (DType.F32, DType.BF16):
+        return FLOAT
+    if d is DType.F64:
+        return DOUBLE
+    raise UnsupportedOp(f"the cpu target has no {d} values (it handles bool, 8- to 64-bit ints, "
+                        "f16, bf16, f32 and f64)", target="cpu")
+
+
+def _lane_mem(d: DType) -> ir.Type:
+    if d is DType.BOOL:
+        return I8
+    if d is DType.BF16:
+        return I16
+    return _lane_reg(d)
+
+
+def vec(t: ir.Type, lanes: int) -> ir.Type:
+    return t if lanes == 1 else ir.VectorType(t, lanes)
+
+
+def reg_type(t: ScalarType) -> ir.Type:
+    return vec(_lane_reg(t.dtype), t.lanes)
+
+
+def mem_lane_type(t: ScalarType) -> ir.Type:
+    """The in-memory type of one lane of `t` (what a buffer pointer points to)."""
+    return _lane_mem(t.dtype)
+
+
+def mem_type(t: ScalarType) -> ir.Type:
+    return vec(_lane_mem(t.dtype), t.lanes)
+
+
+def lane_bytes(t: ScalarType) -> int:
+    return 1 if t.dtype is DType.BOOL else t.dtype.bits // 8
+
+
+def is_signed_int(t: ScalarType) -> bool:
+    return t.is_int and t.dtype.is_signed
+
+
+def const(t: ScalarType, value: int | float | bool) -> ir.Constant:
+    """A constant of kernel type `t` (a vector type gets `value` in every lane)."""
+    lane = _lane_reg(t.dtype)
+    if t.is_bool:
+        c = ir.Constant(lane, bool(value))
+    elif t.is_int:
+        bits = _INT_BITS[t.dtype]
+        v = int(value) & ((1 << bits) - 1)
+        c = ir.Constant(lane, v - (1 << bits) if v >> (bits - 1) else v)
+    else:
+        c = ir.Constant(lane, float(value))
+    return c if t.lanes == 1 else ir.Constant(ir.VectorType(lane, t.lanes), [c] * t.lanes)
+
+
+def splat(b: ir.IRBuilder, x: ir.Value, lanes: int) -> ir.Value:
+    """A vector of `lanes` copies of the scalar `x`."""
+    if lanes == 1:
+        return x
+    vt = ir.VectorType(x.type, lanes)
+    if isinstance(x, ir.Constant):
+        return ir.Constant(vt, [x] * lanes)
+    v = b.insert_element(ir.Constant(vt, None), x, ir.Constant(I32, 0))
+    return b.shuffle_vector(v, ir.Constant(vt, None), ir.Constant(ir.VectorType(I32, lanes),
+                                                                    [0] * lanes))
+
+
+def int_const_like(x: ir.Value, value: int) -> ir.Constant:
+    """An integer constant of x's (scalar or vector) integer type."""
+    t = x.type
+    if isinstance(t, ir.VectorType):
+        return ir.Constant(t, [ir.Constant(t.element, value)] * t.count)
+    return ir.Constant(t, value)
+
+
+def float_const_like(x: ir.Value, value: float) -> ir.Constant:
+    t = x.type
+    if isinstance(t, ir.VectorType):
+        return ir.Constant(t, [ir.Constant(t.element, value)] * t.count)
+    return ir.Constant(t, value)
+
+
+# -- memory <-> registers ------------------------------------------------------------------------
+
+def from_mem(b: ir.IRBuilder, v: ir.Value, t: ScalarType) -> ir.Value:
+    """A loaded value of type `t` as a register value."""
+    if t.is_bool:
+        return b.icmp_unsigned("!=", v, int_const_like(v, 0))
+    if t.dtype is DType.BF16:
+        wide = b.zext(v, vec(I32, t.lanes))
+        return b.bitcast(b.shl(wide, int_const_like(wide, 16)), reg_type(t))
+    return v
+
+
+def to_mem(b: ir.IRBuilder, v: ir.Value, t: ScalarType) -> ir.Value:
+    """A register value of type `t` as it is stored."""
+    if t.is_bool:
+        return b.zext(v, mem_type(t))
+    if t.dtype is DType.BF16:
+        bits = b.bitcast(v, vec(I32, t.lanes))
+        return b.trunc(b.lshr(bits, int_const_like(bits, 16)), mem_type(t))
+    return v
+
+
+def round_bf16(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """Round a float (or float vector) to the nearest bf16 value, ties to even; NaN stays NaN."""
+    lanes = v.type.count if isinstance(v.type, ir.VectorType) else 1
+    bits = b.bitcast(v, vec(I32, lanes))
+    one = int_const_like(bits, 1)
+    odd = b.and_(b.lshr(bits, int_const_like(bits, 16)), one)
+    rounded = b.add(b.add(bits, int_const_like(bits, 0x7FFF)), odd)
+    keep = int_const_like(bits, -65536)  # 0xFFFF0000
+    quiet = b.or_(bits, int_const_like(bits, 0x00400000))
+    isnan = b.fcmp_unordered("uno", v, v)
+    out = b.select(isnan, b.and_(quiet, keep), b.and_(rounded, keep))
+    return b.bitcast(out, v.type)
+
+
+def f64_to_f32_odd(b: ir.IRBuilder, d: ir.Value, lanes: int) -> ir.Value:
+    """double -> float rounding to odd (toward zero, then the last bit set if inexact): a
+    further rounding to a type of at most 22 significant bits (half) is then correct, as if
+    rounded from the double once."""
+    from .llmath import call_intrinsic
+    t = b.fptrunc(d, vec(FLOAT, lanes))
+    back = b.fpext(t, d.type)
+    inexact = b.fcmp_ordered("!=", back, d)
+    away = b.fcmp_ordered(">", call_intrinsic(b, "llvm.fabs", [back]),
+                          call_intrinsic(b, "llvm.fabs", [d]))
+    tb = b.bitcast(t, vec(I32, lanes))
+    tb = b.sub(tb, b.zext(b.and_(inexact, away), tb.type))
+    tb = b.or_(tb, b.zext(inexact, tb.type))
+    return b.bitcast(tb, t.type)
+
+
+def f64_to_f16(b: ir.IRBuilder, d: ir.Value, lanes: int) -> ir.Value:
+    """Correctly rounded double -> half without libgcc's __truncdfhf2."""
+    return b.fptrunc(f64_to_f32_odd(b, d, lanes), vec(HALF, lanes))
+
+
+def _float_to_float(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> ir.Value:
+    lanes = dst.lanes
+    if dst.dtype is DType.BF16:
+        if src.dtype is DType.F64:  # through float, as ml_dtypes (the reference) does
+            v = b.fptrunc(v, vec(FLOAT, lanes))
+        elif src.dtype is DType.F16:
+            v = b.fpext(v, vec(FLOAT, lanes))
+        return round_bf16(b, v)
+    if src.dtype is DType.F64 and dst.dtype is DType.F16:
+        return f64_to_f16(b, v, lanes)
+    st, dt = v.type, reg_type(dst)
+    if st == dt:
+        return v
+    rank = {HALF: 16, FLOAT: 32, DOUBLE: 64}
+    s_lane = st.element if isinstance(st, ir.VectorType) else st
+    d_lane = dt.element if isinstance(dt, ir.VectorType) else dt
+    return b.fpext(v, dt) if rank[s_lane] < rank[d_lane] else b.fptrunc(v, dt)
+
+
+def convert(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> ir.Value:
+    """C's conversion of `v` from `src` to `dst` (same lane count): to bool is `!= 0`; float to
+    int truncates and saturates (NaN: 0); int to int wraps; everything else rounds to nearest."""
+    from .llmath import call_intrinsic
+    if src == dst:
+        return v
+    dt = reg_type(dst)
+    if dst.is_bool:
+        if src.is_float:
+            return b.fcmp_unordered("!=", v, float_const_like(v, 0.0))
+        return b.icmp_unsigned("!=", v, int_const_like(v, 0))
+    if src.is_bool:
+        if dst.is_int:
+            return b.zext(v, dt)
+        return _float_to_float(b, b.uitofp(v, vec(DOUBLE, dst.lanes)), ScalarType(DType.F64),
+                               dst) if dst.dtype is DType.BF16 else b.uitofp(v, dt)
+    if src.is_int and dst.is_int:
+        sb, db = _INT_BITS[src.dtype], _INT_BITS[dst.dtype]
+        if sb == db:
+            return v
+        if sb > db:
+            return b.trunc(v, dt)
+        return b.sext(v, dt) if src.dtype.is_signed else b.zext(v, dt)
+    if src.is_int:  # int -> float
+        to = vec(DOUBLE, dst.lanes) if dst.dtype is DType.BF16 else dt
+        f = b.sitofp(v, to) if src.dtype.is_signed else b.uitofp(v, to)
+        if dst.dtype is DType.BF16:
+            return _float_to_float(b, f, ScalarType(DType.F64, dst.lanes), dst)
+        return f
+    if dst.is_int:  # float -> int, saturating
+        name = "llvm.fptosi.sat" if dst.dtype.is_signed else "llvm.fptoui.sat"
+        return call_intrinsic(b, name, [v], ret=dt)
+    return _float_to_float(b, v, src, dst)
+
+
+def _as_bits(b: ir.IRBuilder, v: ir.Value, t: ScalarType) -> ir.Value:
+    """The value as one integer of t.bits bits (its in-memory bits)."""
+    m = to_mem(b, v, t)
+    return b.bitcast(m, ir.IntType(t.bits)) if not (t.lanes == 1 and t.is_int) else m
+
+
+def bitcast(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> ir.Value:
+    """Reinterpret the in-memory bits of `v` as `dst` (lane 0 in the lowest bits)."""
+    bits = _as_bits(b, v, src)
+    m = bits if isinstance(mem_type(dst), ir.IntType) and mem_type(dst) == bits.type \
+        else b.bitcast(bits, mem_type(dst))
+    return from_mem(b, m, dst)

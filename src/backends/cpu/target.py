@@ -1,0 +1,98 @@
+"""The host CPU as data: what passes and the code generator need to know about it.
+
+`host_target()` reads the triple, CPU name and features through llvmlite, the core count from
+the OS and the cache sizes from sysfs (with defaults where they cannot be read). Passes receive a
+`TargetDesc` and never import this backend; the type belongs with the pass infrastructure once
+passes take target descriptions (src/passes/target.py), and CpuTarget is its cpu instance.
+"""
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...ir.dtype import DType
+
+
+@dataclass(frozen=True)
+class TargetDesc:
+    """What a pass may ask about a target: vector width, parallelism, memory hierarchy."""
+
+    name: str
+    vector_bits: int  # widest SIMD register (128 SSE, 256 AVX2, 512 AVX-512)
+    cores: int  # hardware threads the backend may run on
+    l1_bytes: int
+    l2_bytes: int
+    l3_bytes: int
+    shared_memory_bytes: int = 0  # per work-group fast memory (0: none, as on CPUs)
+
+    def vector_lanes(self, dtype: DType) -> int:
+        """How many elements of `dtype` fill one vector register."""
+        bits = 8 if dtype is DType.BOOL else dtype.bits
+        return max(1, self.vector_bits // bits)
+
+
+@dataclass(frozen=True)
+class CpuTarget(TargetDesc):
+    """The CPU the JIT compiles for: the LLVM triple, CPU name and feature string."""
+
+    triple: str = ""
+    cpu: str = ""
+    features: str = ""
+
+    @property
+    def feature_set(self) -> frozenset[str]:
+        """Enabled features without their '+' (`avx2`, `fma`, `avx512f`, ...)."""
+        return frozenset(f[1:] for f in self.features.split(",") if f.startswith("+"))
+
+    @property
+    def key(self) -> str:
+        """What compiled code depends on (for the object-code cache)."""
+        return f"{self.triple}|{self.cpu}|{self.features}"
+
+
+def _vector_bits(features: frozenset[str]) -> int:
+    if "avx512f" in features:
+        return 512
+    if "avx" in features or "avx2" in features:
+        return 256
+    return 128
+
+
+def _cache_sizes() -> tuple[int, int, int]:
+    """L1 data, L2 and L3 sizes of cpu0 from Linux sysfs; common defaults elsewhere."""
+    sizes = {1: 32 << 10, 2: 1 << 20, 3: 8 << 20}
+    root = Path("/sys/devices/system/cpu/cpu0/cache")
+    try:
+        for d in root.glob("index*"):
+            level = int((d / "level").read_text())
+            kind = (d / "type").read_text().strip()
+            if kind == "Instruction":
+                continue
+            text = (d / "size").read_text().strip().upper()
+            mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+            sizes[level] = int(text.rstrip("KMG")) * mult
+    except (OSError, ValueError):
+        pass
+    return sizes[1], sizes[2], sizes[3]
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+@functools.cache
+def host_target() -> CpuTarget:
+    """The CPU this process runs on."""
+    from .jit import llvm_binding
+    llvm = llvm_binding()
+    features = llvm.get_host_cpu_features().flatten()
+    enabled = frozenset(f[1:] for f in features.split(",") if f.startswith("+"))
+    l1, l2, l3 = _cache_sizes()
+    return CpuTarget(name="cpu", vector_bits=_vector_bits(enabled), cores=_cores(), l1_bytes=l1,
+                     l2_bytes=l2, l3_bytes=l3, triple=llvm.get_process_triple(),
+                     cpu=llvm.get_host_cpu_name(), features=features)
