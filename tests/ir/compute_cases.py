@@ -602,3 +602,66 @@ def _upsample(rng: Rng) -> list[Case]:
     x = f32(rng, 1, 2, 3, 4)
     return [Case({"mode": "linear"}, [x, np.array([1, 1, 2, 1.5], np.float32)], known=(1,)),
             Case({}, [x, np.array([1, 2, 2, 2], np.float32)], known=(1,))]
+
+
+# -- generators, bit casts and transformer pieces -----------------------------------------------
+
+@cases("ConstantOfShape")
+def _constant_of_shape(rng: Rng) -> list[Case]:
+    return [Case({}, [ints([2, 3])], known=(0,)),
+            Case({"value": np.array([7], np.int32)}, [ints([4])], known=(0,)),
+            Case({"value": np.array([True])}, [ints([2, 1, 2])], known=(0,))]
+
+
+@cases("Range")
+def _range(rng: Rng) -> list[Case]:
+    def r(*v: float, dt: type | np.dtype = np.float32) -> list[np.ndarray | None]:
+        return [np.array(x, dt) for x in v]
+    return [Case({}, r(1.0, 7.5, 0.7), known=(0, 1, 2)),
+            Case({}, r(10, 2, -3, dt=np.int32), known=(0, 1, 2)),
+            Case({}, r(0.1, 3.0, 0.3, dt=np.float64), known=(0, 1, 2)),
+            Case({}, r(0.5, 40.0, 1.7, dt=DType.F16.np), known=(0, 1, 2)),
+            Case({"stash_type": 10}, r(0.5, 40.0, 1.7, dt=DType.BF16.np), known=(0, 1, 2))]
+
+
+@cases("EyeLike")
+def _eye_like(rng: Rng) -> list[Case]:
+    x = f32(rng, 3, 5)
+    return [Case({}, [x]), Case({"k": 2, "dtype": DType.I32}, [x]),
+            Case({"k": -1, "dtype": DType.BOOL}, [x])]
+
+
+@cases("OneHot")
+def _one_hot(rng: Rng) -> list[Case]:
+    idx = ints([[0, 3, -1], [5, 2, -5]])
+    return [Case({}, [idx, ints([4]), np.array([0.0, 1.0], np.float32)], known=(1,)),
+            Case({"axis": 0}, [idx.astype(np.float32) + 0.5, np.array(4.0, np.float32),
+                               ints([-1, 7])], known=(1,))]
+
+
+@cases("BitCast")
+def _bitcast(rng: Rng) -> list[Case]:
+    return [Case({"to": DType.I32}, [f32(rng, 2, 3)]), Case({"to": DType.F16}, [ints([1, 2])
+                                                                                 .astype(np.int16)]),
+            Case({"to": DType.U64}, [f32(rng, 4, dtype=np.float64)])]
+
+
+@cases("SwiGLU")
+def _swiglu(rng: Rng) -> list[Case]:
+    return [Case({}, [f32(rng, 2, 5), f32(rng, 2, 5)]),
+            Case({"alpha": 1.702}, [f32(rng, 3, dtype=DType.F16.np), f32(rng, 3,
+                                                                          dtype=DType.F16.np)])]
+
+
+@cases("RotaryEmbedding")
+def _rotary(rng: Rng) -> list[Case]:
+    x4, x3 = f32(rng, 2, 3, 5, 8), f32(rng, 2, 5, 12)
+    pos = rng.integers(0, 7, (2, 5))
+    return [Case({}, [x4, f32(rng, 7, 4), f32(rng, 7, 4), pos]),
+            Case({"interleaved": 1}, [x4, f32(rng, 2, 5, 4), f32(rng, 2, 5, 4)]),
+            Case({"num_heads": 3, "rotary_embedding_dim": 2}, [x3, f32(rng, 7, 1),
+                                                                f32(rng, 7, 1), pos]),
+            Case({"num_heads": 2, "interleaved": 1, "rotary_embedding_dim": 4},
+                 [x3, f32(rng, 2, 5, 2), f32(rng, 2, 5, 2)]),
+            Case({}, [x4.astype(DType.F16.np), f32(rng, 7, 4, dtype=DType.F16.np),
+                      f32(rng, 7, 4, dtype=DType.F16.np), pos])]

@@ -13,9 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import NoCompute, Stage, TensorArg, rounded, select, widen
 from ..dtype import DType
 from ..graph import Graph
+from ..kernel.expr import Expr, Math
 from ..types import Dim, TensorType, Type
+from .gather_scatter import index_into
 from .reduce import float_dtype_of
 from .registry import InferCtx, RefCtx, broadcast_shapes, op
 from .softmax import softmax, sum_in_type
@@ -391,8 +395,45 @@ def _rotary_reference(a: RotaryEmbeddingAttrs, x: np.ndarray, cos: np.ndarray,
     return out.transpose(0, 2, 1, 3).copy() if x.ndim == 4 else out.reshape(x.shape)
 
 
-op("RotaryEmbedding", RotaryEmbeddingAttrs, versions=(23,), infer=_rotary_rule,
-   reference=_rotary_reference)
+def _rotary_compute(a: RotaryEmbeddingAttrs, x: TensorArg, cos: TensorArg, sin: TensorArg,
+                    position_ids: TensorArg | None = None) -> Stage:
+    """Each rotated pair (x1, x2) becomes (cos x1 - sin x2, sin x1 + cos x2), every product and
+    sum rounded to x's type as in the reference; dims past rotary_embedding_dim stay."""
+    size = x.shape[3] if x.rank == 4 else x.shape[2] // (a.num_heads or 1)
+    rot = a.rotary_embedding_dim or size
+    half = rot // 2
+    if cos.shape[-1] != half:
+        raise NoCompute(f"the caches' last axis is {cos.shape[-1]}, expected {half}")
+    dt = x.dtype
+
+    def fn(*i: Expr) -> Expr:
+        # x is (batch, heads, seq, head_size) or (batch, seq, heads * head_size)
+        b, s, d = (i[0], i[2], i[3]) if x.rank == 4 else (i[0], i[1], i[2] % size)
+
+        def at(e: Expr) -> tuple[Expr, ...]:   # element e of this head's vector
+            return i[:3] + (e,) if x.rank == 4 else (i[0], i[1], i[2] - d + e)
+        if a.interleaved:   # pairs (2k, 2k + 1)
+            k = (d // 2).min(half - 1)
+            x1, x2, is_real = x[at(k * 2)], x[at(k * 2 + 1)], (d % 2).eq(0)
+        else:               # pairs (k, k + half)
+            k = d % half
+            x1, x2, is_real = x[at(k)], x[at(k + half)], d < half
+        if position_ids is not None:
+            pos = index_into(position_ids[b, s], cos.shape[0])
+            c, sn = cos[pos, k], sin[pos, k]
+        else:
+            c, sn = cos[b, s, k], sin[b, s, k]
+
+        def mul(u: Expr, v: Expr) -> Expr:
+            return rounded(widen(u) * widen(v), dt)
+        real = rounded(mul(c, x1) - mul(sn, x2), dt)
+        imag = rounded(mul(sn, x1) + mul(c, x2), dt)
+        return select(d < rot, select(is_real, real, imag), widen(x[i]))
+    return cp.tensor(x.shape, dt, fn)
+
+
+op("RotaryEmbedding", RotaryEmbeddingAttrs, versions=(23,), traits=("injective",),
+   infer=_rotary_rule, reference=_rotary_reference, compute=_rotary_compute)
 
 
 # -- LinearAttention -----------------------------------------------------------------------
@@ -554,5 +595,14 @@ def _swiglu_reference(a: SwiGLUAttrs, gate: np.ndarray, lin: np.ndarray) -> np.n
     return ((gate * sigmoid) * lin).astype(gate.dtype)
 
 
+def _swiglu_expr(a: SwiGLUAttrs, dt: DType, g: Expr, v: Expr) -> Expr:
+    def r(e: Expr) -> Expr:   # each step in the input type, as the reference
+        return rounded(e, dt)
+    sig = r(1.0 / r(1.0 + r(Math("exp", (r(-a.alpha * g),)))))
+    return r(g * sig) * v
+
+
 op("SwiGLU", SwiGLUAttrs, versions=(28,), traits=("elementwise",), infer=_swiglu_rule,
-   reference=_swiglu_reference)
+   reference=_swiglu_reference,
+   compute=lambda a, g, v: cp.elementwise(g.dtype, lambda u, w: _swiglu_expr(a, g.dtype, u, w),
+                                          g, v))

@@ -22,6 +22,8 @@ import numpy as np
 
 from .. import compute as cp
 from ..dtype import DType
+from ..kernel.expr import Bitcast
+from ..kernel.types import ScalarType
 from ..types import TensorType, Type
 from .registry import InferCtx, op
 
@@ -241,5 +243,11 @@ def _bitcast(x: np.ndarray, to: DType) -> np.ndarray:
     return x.view(to.np)
 
 
+def _bitcast_compute(a: BitCastAttrs, x: cp.TensorArg) -> cp.Stage:
+    if DType.BOOL in (x.dtype, a.to):
+        raise cp.NoCompute("bool has no bit pattern of its width in kernels")
+    return cp.tensor(x.shape, a.to, lambda *i: Bitcast(x[i], ScalarType(a.to)))
+
+
 op("BitCast", BitCastAttrs, versions=(26,), traits=("elementwise",), infer=_bitcast_rule,
-   reference=lambda a, x: bitcast_array(x, a.to))
+   reference=lambda a, x: bitcast_array(x, a.to), compute=_bitcast_compute)

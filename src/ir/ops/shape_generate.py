@@ -7,7 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import NoCompute, Stage, TensorArg, rounded, select
 from ..dtype import DType
+from ..kernel.expr import Expr
+from ..kernel.types import ScalarType
 from ..types import Dim, TensorType, Type
 from .registry import InferCtx, norm_axis, op
 from .shape import check_int_operand, shape_operand
@@ -77,8 +81,17 @@ def _constant_of_shape(a: ConstantOfShapeAttrs, shape: np.ndarray) -> np.ndarray
     return np.full([int(d) for d in shape.reshape(-1)], fill[0], dtype=fill.dtype)
 
 
+def _constant_of_shape_compute(a: ConstantOfShapeAttrs, shape: TensorArg) -> Stage:
+    fill = _fill_value(a)
+    dtype = DType.from_np(fill.dtype)
+    if dtype.is_complex or dtype is DType.STRING:
+        raise NoCompute(f"{dtype} fill")
+    return cp.tensor(shape.ints("shape"), dtype, lambda *i: fill[0].item())
+
+
 op("ConstantOfShape", ConstantOfShapeAttrs, versions=(9, 20, 21, 23, 24, 25),
-   infer=_constant_of_shape_rule, reference=_constant_of_shape)
+   traits=("injective",), infer=_constant_of_shape_rule, reference=_constant_of_shape,
+   compute=_constant_of_shape_compute)
 
 
 # -- Range --------------------------------------------------------------------------------
@@ -134,7 +147,26 @@ def _range(a: RangeAttrs, start: np.ndarray, limit: np.ndarray,
     return (np.asarray(s, work) + steps * np.asarray(d, work)).astype(dtype)
 
 
-op("Range", RangeAttrs, versions=(11, 27), infer=_range_rule, reference=_range)
+def _range_compute(a: RangeAttrs, start: TensorArg, limit: TensorArg,
+                   delta: TensorArg) -> Stage:
+    """start + i * delta; the operands fix the length, so they must be known."""
+    for t, what in ((start, "start"), (limit, "limit"), (delta, "delta")):
+        if t.value is None:
+            raise NoCompute(f"{what} is known only at run time")
+    dtype = start.dtype
+    low = dtype in (DType.F16, DType.BF16)
+    stash = low and a.stash_type == 1
+    s, lim, d = (_scalar(np.asarray(t.value), stash) for t in (start, limit, delta))
+    n = _range_count(s, lim, d)
+    if dtype.is_int:
+        return cp.tensor((n,), dtype, lambda i: i * int(d) + int(s))
+    work = DType.F32 if stash else (dtype if low else DType.F64)
+    return cp.tensor((n,), dtype, lambda i: rounded(
+        cp.widen(cp.cast(i, work)) * float(d), work) + float(s))
+
+
+op("Range", RangeAttrs, versions=(11, 27), traits=("injective",), infer=_range_rule,
+   reference=_range, compute=_range_compute)
 
 
 # -- EyeLike, OneHot ----------------------------------------------------------------------
@@ -157,7 +189,14 @@ def _eye_like(a: EyeLikeAttrs, x: np.ndarray) -> np.ndarray:
     return np.eye(x.shape[0], x.shape[1], a.k).astype(dtype)
 
 
-op("EyeLike", EyeLikeAttrs, versions=(9, 22), infer=_eye_like_rule, reference=_eye_like)
+def _eye_like_compute(a: EyeLikeAttrs, x: TensorArg) -> Stage:
+    dtype = a.dtype or x.dtype
+    one = cp.lift(1, ScalarType(dtype))
+    return cp.tensor(x.shape, dtype, lambda i, j: select((j - i).eq(a.k), one, 0))
+
+
+op("EyeLike", EyeLikeAttrs, versions=(9, 22), traits=("injective",), infer=_eye_like_rule,
+   reference=_eye_like, compute=_eye_like_compute)
 
 
 @dataclass(frozen=True)
@@ -191,4 +230,17 @@ def _one_hot(a: OneHotAttrs, indices: np.ndarray, depth: np.ndarray,
     return np.where(hot, values[1], values[0]).astype(values.dtype)
 
 
-op("OneHot", OneHotAttrs, versions=(9, 11, 28), infer=_one_hot_rule, reference=_one_hot)
+def _one_hot_compute(a: OneHotAttrs, indices: TensorArg, depth: TensorArg,
+                     values: TensorArg) -> Stage:
+    n = depth.ints("depth")[0]
+    axis = a.axis % (indices.rank + 1)
+
+    def fn(*i: Expr) -> Expr:
+        idx = cp.cast(indices[i[:axis] + i[axis + 1:]], cp.INDEX)   # floats truncate
+        hot = select(idx < 0, idx + n, idx).eq(i[axis])   # out of range: all "off"
+        return select(hot, values[1], values[0])
+    return cp.tensor(indices.shape[:axis] + (n,) + indices.shape[axis:], values.dtype, fn)
+
+
+op("OneHot", OneHotAttrs, versions=(9, 11, 28), traits=("injective",), infer=_one_hot_rule,
+   reference=_one_hot, compute=_one_hot_compute)
