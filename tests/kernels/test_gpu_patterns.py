@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from kernel_suite import load, rand
 
-from dlc.runtime import LocalMemory
+from dlc import LocalMemory
 
 
 @pytest.mark.parametrize("cols", [50, 64, 200])
