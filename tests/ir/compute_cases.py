@@ -665,3 +665,24 @@ def _rotary(rng: Rng) -> list[Case]:
                  [x3, f32(rng, 2, 5, 2), f32(rng, 2, 5, 2)]),
             Case({}, [x4.astype(DType.F16.np), f32(rng, 7, 4, dtype=DType.F16.np),
                       f32(rng, 7, 4, dtype=DType.F16.np), pos])]
+
+
+# -- losses -------------------------------------------------------------------------------------
+
+@cases("NegativeLogLikelihoodLoss")
+def _losses(rng: Rng) -> list[Case]:
+    x, t = f32(rng, 3, 5), rng.integers(0, 5, (3,))
+    x4, t4 = f32(rng, 2, 4, 3, 2), rng.integers(0, 4, (2, 3, 2)).astype(np.int32)
+    t4[0, 1, 1] = -1
+    return [Case({}, [x, t]), Case({"reduction": "sum"}, [x, t, f32(rng, 5, lo=0.1, hi=2.0)]),
+            Case({"reduction": "none"}, [x, t]),
+            Case({"ignore_index": -1}, [x4, t4, f32(rng, 4, lo=0.1, hi=2.0)]),
+            Case({"reduction": "none", "ignore_index": -1}, [x4, t4]),
+            Case({}, [x.astype(DType.F16.np), t]),
+            Case({"reduction": "sum"}, [x.astype(np.float64), t])]
+
+
+@cases("SoftmaxCrossEntropyLoss")
+def _sce(rng: Rng) -> list[Case]:
+    out = _losses(rng)
+    return out + [Case(c.attrs, c.inputs, outputs=2) for c in out]

@@ -7,11 +7,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .. import compute as cp
+from ..compute import Stage, Tensor, TensorArg, reduce, select
 from ..dtype import DType
+from ..kernel.expr import Const, Expr
+from ..kernel.types import ScalarType
 from ..types import TensorType, Type
 from .reduce import accumulate_dtype, float_dtype_of
 from .registry import InferCtx, RefCtx, op
-from .softmax import log_softmax
+from .softmax import SoftmaxAttrs, log_softmax, softmax_compute
 
 REDUCTIONS = ("none", "sum", "mean")
 
@@ -83,7 +87,39 @@ def _sce_reference(a: LossAttrs, x: np.ndarray, target: np.ndarray,
     return (loss, log_prob.astype(x.dtype))[:max(ctx.num_outputs, 1)]
 
 
-op("NegativeLogLikelihoodLoss", LossAttrs, versions=(12, 13, 22), infer=_loss_rule(False),
-   reference=_nll_reference)
-op("SoftmaxCrossEntropyLoss", LossAttrs, versions=(12, 13), infer=_loss_rule(True),
-   reference=_sce_reference)
+def nll_compute(a: LossAttrs, log_prob: Tensor, target: TensorArg, weight: TensorArg | None,
+                dtype: DType) -> Stage:
+    """Each target's -log_prob times its class weight (0 where ignored; an ignored target is
+    clamped, never read), then none / sum / sum divided by the weights' sum."""
+    acc = ScalarType(DType.from_np(accumulate_dtype(log_prob.dtype.np)))
+    classes = log_prob.shape[1]
+
+    def term(i: tuple[Expr, ...]) -> tuple[Expr, Expr]:
+        t = cp.index_expr(target[i])
+        tc = t.max(0).min(classes - 1)
+        w: Expr = cp.cast(weight[tc], acc) if weight is not None else Const(1.0, acc)
+        if a.ignore_index is not None:
+            w = select(t.ne(a.ignore_index), w, 0.0)
+        return -cp.cast(log_prob[(i[0], tc) + i[1:]], acc) * w, w
+    if a.reduction == "none":
+        return cp.tensor(target.shape, dtype, lambda *i: term(i)[0])
+    total = reduce("sum", target.shape, lambda *r: term(r)[0])
+    if a.reduction == "sum":
+        return cp.tensor((), dtype, lambda: total)
+    return cp.tensor((), dtype, lambda: total / reduce("sum", target.shape, lambda *r: term(r)[1]))
+
+
+def _sce_compute(a: LossAttrs, x: TensorArg, target: TensorArg,
+                 weight: TensorArg | None = None) -> tuple[Stage, Stage]:
+    acc = DType.from_np(accumulate_dtype(x.dtype.np))
+    wide = cp.tensor(x.shape, acc, lambda *i: x[i]) if acc != x.dtype else x
+    log_prob = softmax_compute("log")(SoftmaxAttrs(axis=1), wide)
+    return (nll_compute(a, log_prob, target, weight, x.dtype),
+            cp.tensor(x.shape, x.dtype, lambda *i: log_prob[i]))
+
+
+op("NegativeLogLikelihoodLoss", LossAttrs, versions=(12, 13, 22), traits=("reduction",),
+   infer=_loss_rule(False), reference=_nll_reference,
+   compute=lambda a, x, t, w=None: nll_compute(a, x, t, w, x.dtype))
+op("SoftmaxCrossEntropyLoss", LossAttrs, versions=(12, 13), traits=("reduction",),
+   infer=_loss_rule(True), reference=_sce_reference, compute=_sce_compute)

@@ -95,7 +95,7 @@ def _along_axis(fn: Callable[[np.ndarray, int], np.ndarray]) -> Callable[..., np
 # -- compute definitions: the row's maximum, its sum, then each element (every step rounded to
 # the input's type, as the reference takes it)
 
-def _softmax_compute(kind: str) -> Callable[..., Stage]:
+def softmax_compute(kind: str) -> Callable[..., Stage]:
     def compute(a: SoftmaxAttrs, x: TensorArg) -> Stage:
         axis = a.axis % x.rank
         axes = tuple(range(axis, x.rank)) if a.coerce_2d else (axis,)
@@ -139,8 +139,8 @@ def _softmax_compute(kind: str) -> Callable[..., Stage]:
 
 
 op("Softmax", SoftmaxAttrs, versions=(1, 11, 13), traits=("reduction",), infer=_softmax_rule,
-   reference=_along_axis(softmax), compute=_softmax_compute("softmax"))
+   reference=_along_axis(softmax), compute=softmax_compute("softmax"))
 op("LogSoftmax", SoftmaxAttrs, versions=(1, 11, 13), traits=("reduction",),
-   infer=_softmax_rule, reference=_along_axis(log_softmax), compute=_softmax_compute("log"))
+   infer=_softmax_rule, reference=_along_axis(log_softmax), compute=softmax_compute("log"))
 op("Hardmax", SoftmaxAttrs, versions=(1, 11, 13), traits=("reduction",), infer=_softmax_rule,
-   reference=_along_axis(hardmax), compute=_softmax_compute("hardmax"))
+   reference=_along_axis(hardmax), compute=softmax_compute("hardmax"))
