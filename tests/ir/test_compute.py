@@ -1,7 +1,8 @@
 """Every compute definition in the op table agrees with its op's reference implementation.
 
 Cases come from the table: element-wise ops get inputs of every dtype their shape rule accepts,
-over broadcasting shapes; the other ops get the small hand-picked cases of compute_cases.py.
+over broadcasting shapes; the other ops get the small hand-picked cases of compute_cases.py and
+compute_cases_more.py.
 evaluate_compute must equal the reference (exactly for integers and bools, to a few units in the
 last place of the output's float type), and the op's traits must name what its compute is.
 """
@@ -11,6 +12,7 @@ import inspect
 import itertools
 from collections.abc import Sequence
 
+import compute_cases_more  # noqa: F401 - registers its cases
 import numpy as np
 import pytest
 from compute_cases import CASES, Case
