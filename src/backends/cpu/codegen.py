@@ -113,9 +113,12 @@ class ModuleBuilder:
         return md
 
     def text(self) -> str:
-        """The module as LLVM IR text (access groups made distinct)."""
-        return re.sub(r"^(!\d+) = !\{\s*\}$", r"\1 = distinct !{}", str(self.module),
+        """The module as LLVM IR text (access groups made distinct, vector math variants
+        attached)."""
+        from .veclib import add_vector_variants
+        text = re.sub(r"^(!\d+) = !\{\s*\}$", r"\1 = distinct !{}", str(self.module),
                       flags=re.M)
+        return add_vector_variants(text, self.target.vector_math)
 
     # -- kernels ---------------------------------------------------------------------------------
     def add_kernel(self, k: Kernel) -> str:
@@ -218,7 +221,8 @@ class FunctionEmitter(ExprEmitter):
         for i, p in enumerate(self.k.params):
             if isinstance(p, Var) and not buffers_only:
                 slot = self.b.bitcast(self.arg_slot(i), ir.PointerType(T.mem_type(p.type)))
-                self.b.store(self.b.load(slot), self.declare_var(p))
+                value = self.b.load(slot, align=T.lane_bytes(p.type))  # numpy's alignment
+                self.b.store(value, self.declare_var(p))
         for i, p in enumerate(self.k.params):
             if isinstance(p, Buffer):
                 base = self.b.bitcast(self.arg_slot(i), ir.PointerType(T.mem_lane_type(p.elem)))

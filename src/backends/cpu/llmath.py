@@ -57,18 +57,17 @@ def call_intrinsic(b: ir.IRBuilder, name: str, args: Sequence[ir.Value],
     return b.call(fn, [*args, *extra])
 
 
-# Float functions LLVM has intrinsics for (lowered to libm calls or instructions).
-_INTRINSIC_1 = {"exp": "llvm.exp", "exp2": "llvm.exp2", "exp10": "llvm.exp10", "log": "llvm.log",
-                "log2": "llvm.log2", "log10": "llvm.log10", "sqrt": "llvm.sqrt",
-                "sin": "llvm.sin", "cos": "llvm.cos", "tan": "llvm.tan", "asin": "llvm.asin",
-                "acos": "llvm.acos", "atan": "llvm.atan", "sinh": "llvm.sinh",
-                "cosh": "llvm.cosh", "tanh": "llvm.tanh", "floor": "llvm.floor",
-                "ceil": "llvm.ceil", "round": "llvm.round", "trunc": "llvm.trunc",
-                "rint": "llvm.rint"}
-_INTRINSIC_2 = {"pow": "llvm.pow", "atan2": "llvm.atan2", "copysign": "llvm.copysign"}
-# Float functions only the C library has.
-_LIBM_1 = ("log1p", "expm1", "cbrt", "asinh", "acosh", "atanh", "erf", "erfc", "tgamma", "lgamma")
-_LIBM_2 = ("hypot",)
+# Exact float functions: LLVM intrinsics (instructions on x86).
+_INTRINSIC_1 = {"sqrt": "llvm.sqrt", "floor": "llvm.floor", "ceil": "llvm.ceil",
+                "round": "llvm.round", "trunc": "llvm.trunc", "rint": "llvm.rint"}
+_INTRINSIC_2 = {"copysign": "llvm.copysign"}
+# The C library's functions (LLVM knows them by name: it folds constants through them). Where
+# the host has glibc's libmvec, those in VECTOR_MATH carry vector variants the loop vectorizer
+# calls (veclib.py).
+_LIBM_1 = ("exp", "exp2", "exp10", "log", "log2", "log10", "sin", "cos", "tan", "asin", "acos",
+           "atan", "sinh", "cosh", "tanh", "log1p", "expm1", "cbrt", "asinh", "acosh", "atanh",
+           "erf", "erfc", "tgamma", "lgamma")
+_LIBM_2 = ("pow", "atan2", "hypot")
 
 
 def _lanes(v: ir.Value) -> int:

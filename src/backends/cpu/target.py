@@ -40,6 +40,7 @@ class CpuTarget(TargetDesc):
     triple: str = ""
     cpu: str = ""
     features: str = ""
+    vector_math: str = ""  # libmvec ISA letters usable for vectorized math ("" : none)
 
     @property
     def feature_set(self) -> frozenset[str]:
@@ -49,7 +50,7 @@ class CpuTarget(TargetDesc):
     @property
     def key(self) -> str:
         """What compiled code depends on (for the object-code cache)."""
-        return f"{self.triple}|{self.cpu}|{self.features}"
+        return f"{self.triple}|{self.cpu}|{self.features}|{self.vector_math}"
 
 
 def _vector_bits(features: frozenset[str]) -> int:
@@ -89,10 +90,13 @@ def _cores() -> int:
 def host_target() -> CpuTarget:
     """The CPU this process runs on."""
     from .jit import llvm_binding
+    from .veclib import libmvec_loaded, vector_isas
     llvm = llvm_binding()
     features = llvm.get_host_cpu_features().flatten()
     enabled = frozenset(f[1:] for f in features.split(",") if f.startswith("+"))
+    triple = llvm.get_process_triple()
     l1, l2, l3 = _cache_sizes()
+    vmath = vector_isas(enabled, triple) if libmvec_loaded() else ""
     return CpuTarget(name="cpu", vector_bits=_vector_bits(enabled), cores=_cores(), l1_bytes=l1,
-                     l2_bytes=l2, l3_bytes=l3, triple=llvm.get_process_triple(),
-                     cpu=llvm.get_host_cpu_name(), features=features)
+                     l2_bytes=l2, l3_bytes=l3, triple=triple, cpu=llvm.get_host_cpu_name(),
+                     features=features, vector_math=vmath)

@@ -25,6 +25,7 @@ _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
 _bodies: dict[int, Any] = {}
+stats = {"calls": 0, "ranges": 0}  # parallel loops run, and the ranges they were cut into
 
 
 def _mark_worker() -> None:
@@ -57,9 +58,12 @@ def _parallel_for(body: int, args: int, env: int, n: int) -> None:
             return
         fn = _body(body)
         threads = min(int(getattr(_state, "threads", 1)), n)
+        stats["calls"] += 1
         if threads <= 1 or getattr(_state, "worker", False):
+            stats["ranges"] += 1
             fn(args, env, 0, n)
             return
+        stats["ranges"] += threads
         bounds = [n * i // threads for i in range(threads + 1)]
         pool = _get_pool(threads - 1)
         futures: list[Future[None]] = [pool.submit(fn, args, env, bounds[i], bounds[i + 1])
