@@ -67,6 +67,8 @@ class ModuleBuilder:
         from .jit import data_layout
         self.module.data_layout = data_layout(target)
         self.names: set[str] = set()
+        from .veclib import register
+        register(self.module, target.vector_math)
 
     def unique(self, base: str) -> str:
         name = "dlc_" + re.sub(r"[^A-Za-z0-9_]", "_", base)

@@ -24,6 +24,7 @@ from .lltypes import (
     round_bf16,
     vec,
 )
+from .veclib import vector_function
 
 
 def type_suffix(t: ir.Type) -> str:
@@ -82,6 +83,10 @@ def _libm(b: ir.IRBuilder, name: str, args: Sequence[ir.Value]) -> ir.Value:
     n = _lanes(args[0])
     if n == 1:
         return b.call(fn, list(args))
+    vname = vector_function(b.module, cname, n, 32 if lane_t == FLOAT else 64)
+    if vname is not None:  # a whole-vector libmvec call
+        vfn = declare(b.module, vname, args[0].type, [a.type for a in args])
+        return b.call(vfn, list(args))
     out: ir.Value = ir.Constant(args[0].type, None)
     for i in range(n):
         k = ir.Constant(I32, i)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import re
+import weakref
+from typing import Any
 
 VECTOR_MATH = {**{n: 1 for n in ("exp", "exp2", "exp10", "log", "log2", "log10", "sin", "cos",
                                  "tan", "asin", "acos", "atan", "sinh", "cosh", "tanh", "log1p",
@@ -45,6 +47,23 @@ def vector_isas(features: frozenset[str], triple: str) -> str:
 
 
 _ISA_BITS = {"b": 128, "d": 256, "e": 512}
+_module_isas: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+def register(module: Any, isas: str) -> None:
+    """Say which libmvec ISAs code generated into `module` (an llvmlite ir.Module) may call."""
+    _module_isas[module] = isas
+
+
+def vector_function(module: Any, name: str, lanes: int, bits: int) -> str | None:
+    """The libmvec function computing C function `name` (`expf`) on a whole vector of `lanes`
+    lanes of `bits` bits, if the module may call one."""
+    base = name[:-1] if bits == 32 else name
+    arity = VECTOR_MATH.get(base)
+    for isa in _module_isas.get(module, ""):
+        if arity is not None and _ISA_BITS[isa] == lanes * bits:
+            return f"_ZGV{isa}N{lanes}{'v' * arity}_{name}"
+    return None
 _DECL = re.compile(r'^declare (float|double) @"(\w+)"\(([^)]*)\) nounwind readnone$', re.M)
 
 
@@ -70,6 +89,8 @@ def add_vector_variants(text: str, isas: str) -> str:
             variants.append(f"{vname}({vname})")
             names.append(vname)
             vt = f"<{lanes} x {ty}>"
+            if f'@"{vname}"(' in text:  # already called directly (on a vector value)
+                continue
             decls.append(f"declare {vt} @{vname}({', '.join([vt] * arity)}) nounwind readnone")
         gid = 1000 + len(groups)
         groups.append(f'attributes #{gid} = {{ "vector-function-abi-variant"='
