@@ -6,7 +6,11 @@ is a TensorArg (static shape, dtype, its value where known at compile time); ind
 (`x[i, j]`) gives a kernel-IR Load. `tensor(shape, dtype, lambda *i: expr)` defines a stage
 element-wise over index Vars, and `reduce(op, extents, lambda *r: expr)` folds an expression over
 more index Vars (sum, prod, max, min) anywhere inside a body. A stage may read earlier stages, so a
-softmax is three of them. Index expressions are kernel-IR integer expressions (I64).
+softmax is three of them. Index expressions are kernel-IR integer expressions (I64). Reduce is
+the one node kernels do not have: lowering turns it into a loop over an accumulator (`combine`
+says how one step updates it). A compute definition may also build compile-time tables
+(`constant`: interpolation weights) and read inputs through index mappings (`View`).
+build_compute runs one for a node and returns a ComputeDef: inputs, stages, outputs, tables.
 
 Where an op's attributes or inputs rule a compute definition out (a shape operand known only at
 run time, a data-dependent output shape, strings), the function raises NoCompute (or returns
