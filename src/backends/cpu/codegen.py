@@ -57,6 +57,14 @@ class LoopTarget:
     parallel: bool = False  # an outlined parallel loop: break cannot leave it
 
 
+@dataclass
+class GroupLoop:
+    """A loop of an SPMD kernel that runs at work-group level (it contains a barrier): leaving
+    it clears the work-item from the masks from `base` up (spmd_codegen.py)."""
+
+    base: int
+
+
 class ModuleBuilder:
     """One LLVM module holding the code of one or more kernels."""
 
@@ -126,7 +134,7 @@ class ModuleBuilder:
     def add_kernel(self, k: Kernel) -> str:
         """Generate `k`; return the name of its entry function."""
         if k.is_spmd:
-            from .spmd import emit_spmd_kernel
+            from .spmd_codegen import emit_spmd_kernel
             return emit_spmd_kernel(self, k)
         name = self.unique(k.name)
         fn = self.function(name, ENTRY_TYPE)
@@ -155,7 +163,7 @@ class FunctionEmitter(ExprEmitter):
         self.b = ir.IRBuilder(self.start)
         self.ret_block = fn.append_basic_block("return")
         self.scopes: list[Scope] = [Scope()]
-        self.loops: list[LoopTarget | None] = []  # None: a loop the subclass handles
+        self.loops: list[LoopTarget | GroupLoop] = []
         self.groups: list[ir.MDValue] = []  # access groups of the enclosing parallel loops
         self.in_parallel = in_parallel
         self.counter = 0
@@ -284,7 +292,7 @@ class FunctionEmitter(ExprEmitter):
                             target="cpu")
 
     def return_(self) -> None:
-        if any(t is not None and t.parallel for t in self.loops) or self.in_parallel:
+        if any(isinstance(t, LoopTarget) and t.parallel for t in self.loops) or self.in_parallel:
             raise UnsupportedOp(f"kernel '{self.k.name}': return inside a parallel loop",
                                 target="cpu")
         self.b.branch(self.ret_block)
@@ -292,7 +300,7 @@ class FunctionEmitter(ExprEmitter):
 
     def jump(self, is_break: bool) -> None:
         t = self.loops[-1]
-        assert t is not None
+        assert isinstance(t, LoopTarget)
         if is_break and t.parallel:
             raise UnsupportedOp(f"kernel '{self.k.name}': break out of a parallel loop",
                                 target="cpu")
