@@ -10,6 +10,8 @@ from . import batchnorm, canonicalize  # noqa: F401  (register the passes)
 from .canonicalize import CANONICAL_RULES, Canonicalize
 from .cleanup import cse, dce
 from .fold import FoldPolicy, fold_node
+from .fuse import FUSION_RULES, Fuse, FusionRule, flatten_groups
+from .lower import Lower, LoweringRules, lower_graph, lowering_rules
 from .manager import (
     PASSES,
     Pass,
@@ -22,11 +24,13 @@ from .manager import (
     register_pass,
     run_passes,
 )
+from .memory_plan import MemoryPlan, PlanMemory, memory_plan, plan_memory
 from .pattern import P, Pattern
 from .rewrite import NoRewrite, Rewriter, RewriteStats, Rule, RuleSet, apply_rules
 
-__all__ = ["CANONICAL_RULES", "Canonicalize", "FoldPolicy", "NoRewrite", "P", "PASSES", "Pass",
-           "PassContext", "Pattern", "RewriteStats", "Rewriter", "Rule", "RuleSet",
+__all__ = ["CANONICAL_RULES", "FUSION_RULES", "Canonicalize", "FoldPolicy", "Fuse", "FusionRule",
+           "Lower", "LoweringRules", "MemoryPlan", "NoRewrite", "P", "PASSES", "Pass",
+           "PassContext", "Pattern", "PlanMemory", "RewriteStats", "Rewriter", "Rule", "RuleSet",
            "apply_rules", "available_passes", "cse", "dce", "default_pipeline", "describe_passes",
-           "fold_node",
-           "make_pass", "parse_pipeline", "register_pass", "run_passes"]
+           "flatten_groups", "fold_node", "lower_graph", "lowering_rules", "make_pass",
+           "memory_plan", "parse_pipeline", "plan_memory", "register_pass", "run_passes"]

@@ -81,6 +81,8 @@ class MemoryOps:
             if k < len(dims) - 1:
                 self._check(mem, idx, m, site, extent, what, ai, d - 1)
             flat = ai if flat is None else flat * d + ai
+        if flat is None:  # a rank-0 buffer: its one element
+            flat = np.int64(0)
         self._check(mem, idx, m, site, extent, what, flat, mem.size - extent)
         if mem.kind == GROUP:
             flat = flat + self.group_slot * mem.stride

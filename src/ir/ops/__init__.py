@@ -7,6 +7,7 @@ from . import (
     detection,  # noqa: F401
     elementwise,  # noqa: F401
     elementwise_logic,  # noqa: F401
+    fused,  # noqa: F401
     gather_scatter,  # noqa: F401
     kernel_call,  # noqa: F401
     loss,  # noqa: F401
