@@ -39,7 +39,7 @@ from ...ir.kernel.expr import (
     Var,
     Vote,
 )
-from ...ir.kernel.types import ScalarType
+from ...ir.kernel.types import I64, ScalarType
 from ...ir.kernel.visit import walk
 from . import lltypes as T
 from .llmath import call_intrinsic, emit_math, float_result
@@ -88,19 +88,53 @@ class ExprEmitter:
     def tag_access(self, instr: Any, ref: BufRef) -> None:
         """Attach metadata (parallel loops' access groups) to a load or store of `ref`."""
 
+    def tag_var(self, instr: Any, v: Var) -> None:
+        """Attach metadata to a load or store of a variable's storage."""
+
+    def remat(self, v: Var) -> Expr | None:
+        """The expression a variable is recomputed from where it is read, if any."""
+        return None
+
     # -- variables and memory --------------------------------------------------------------------
     def read_var(self, v: Var) -> ir.Value:
-        return T.from_mem(self.b, self.b.load(self.var_ptr(v)), v.type)
+        e = self.remat(v)
+        if e is not None:
+            return self.emit(e)
+        instr = self.b.load(self.var_ptr(v))
+        self.tag_var(instr, v)
+        return T.from_mem(self.b, instr, v.type)
 
     def write_var(self, v: Var, value: ir.Value) -> None:
-        self.b.store(T.to_mem(self.b, value, v.type), self.var_ptr(v))
+        instr = self.b.store(T.to_mem(self.b, value, v.type), self.var_ptr(v))
+        self.tag_var(instr, v)
 
     def index_i64(self, e: Expr) -> ir.Value:
+        """A buffer index as i64. Its affine spine (what is reached from the index through +,
+        -, * and integer conversions) is computed in 64 bits without overflow (nsw), as C
+        compilers may for int index arithmetic: the value is the same wherever the narrower
+        arithmetic does not wrap, and an index whose arithmetic wraps is out of bounds in any
+        program the interpreter accepts. LLVM then sees that consecutive work-items or loop
+        iterations touch consecutive elements. Anything else (a shift, division, bit operation,
+        load) is computed in its own type and extended."""
+        b = self.b
+        if isinstance(e, Binary) and e.op in ("add", "sub", "mul") and e.type.is_int \
+                and e.type.lanes == 1:
+            x, y = self.index_i64(e.a), self.index_i64(e.b)
+            return {"add": b.add, "sub": b.sub, "mul": b.mul}[e.op](x, y, flags=["nsw"])
+        if isinstance(e, Cast) and e.type.is_int and e.x.type.is_int and e.type.lanes == 1:
+            return self.index_i64(e.x)
+        if isinstance(e, Const):
+            return ir.Constant(T.I64, int(e.value))
+        if isinstance(e, Var):
+            r = self.remat(e)
+            if r is not None:
+                return self.index_i64(r)
+        if isinstance(e, Builtin):
+            return self.builtin(Builtin(e.name, e.axis, I64))
         v = self.emit(e)
-        w = v.type.width
-        if w == 64:
+        if v.type.width == 64:
             return v
-        return self.b.sext(v, T.I64) if T.is_signed_int(e.type) else self.b.zext(v, T.I64)
+        return b.sext(v, T.I64) if T.is_signed_int(e.type) else b.zext(v, T.I64)
 
     def element_ptr(self, ref: BufRef, index: tuple[Expr, ...], lanes: int) -> ir.Value:
         """A pointer to `lanes` consecutive lanes at `index` (typed as one value of them)."""

@@ -11,6 +11,10 @@ that, this module rewrites the kernel (privately, for code generation):
 - each warp operation (shuffle, ballot, vote, activemask) is hoisted out of its statement: its
   operands go to variables, then a warp barrier, then the operation on those variables — so the
   operation runs in a region after every work-item of the warp has computed its operands;
+- it decides which loops run at group level with one loop variable (`Plan`): those with the
+  same bounds for every work-item that contain a barrier, and those that do memory work (a
+  work-item's loop over k in a matrix product, say), hoisted out of the work-item loop so that
+  the loop over work-items becomes the innermost one, which LLVM vectorizes;
 - and it finds the variables that live across regions (`state_names`): those are kept in
   per-work-item arrays; all others live in registers of one work-item's iteration.
 """
@@ -25,6 +29,8 @@ from ...ir.kernel.expr import (
     ActiveMask,
     Ballot,
     Buffer,
+    Builtin,
+    Const,
     Expr,
     Load,
     Shuffle,
@@ -39,15 +45,17 @@ from ...ir.kernel.stmt import (
     Barrier,
     Block,
     Break,
+    Continue,
     For,
     If,
     Kernel,
     Let,
+    Return,
     Stmt,
     Store,
     While,
 )
-from ...ir.kernel.types import BarrierScope, MemScope
+from ...ir.kernel.types import BOOL, BarrierScope, MemScope
 from ...ir.kernel.visit import Node, transform, walk
 
 WARP_OPS = (Shuffle, Ballot, Vote, ActiveMask)
@@ -228,7 +236,7 @@ class _WarpHoister:
             test: list[Stmt] = []
             cond = self.hoist(s.cond, test)
             if test:  # the condition's warp ops run before each test, inside the loop
-                if not s.test_first and any(isinstance(n, _continue_type()) for n in walk(body)):
+                if not s.test_first and any(isinstance(n, Continue) for n in walk(body)):
                     raise UnsupportedOp("a warp operation in the condition of a do-while loop "
                                         "that has `continue`", target="cpu")
                 leave = If(Unary("not", cond), Block((Break(),)))
@@ -243,14 +251,7 @@ class _WarpHoister:
 
 
 def _true() -> Expr:
-    from ...ir.kernel.expr import Const
-    from ...ir.kernel.types import BOOL
     return Const(True, BOOL)
-
-
-def _continue_type() -> type:
-    from ...ir.kernel.stmt import Continue
-    return Continue
 
 
 def hoist_warp_ops(k: Kernel) -> Kernel:
@@ -259,12 +260,127 @@ def hoist_warp_ops(k: Kernel) -> Kernel:
     return dataclasses.replace(k, body=_WarpHoister().block(k.body))
 
 
+# -- which statements run at group level ---------------------------------------------------------
+
+GROUP_BUILTINS = frozenset({"group_id", "local_size", "num_groups", "global_size",
+                            "global_offset", "warp_size"})
+SMALL_TRIP = 16  # constant loops this short stay inside a work-item (LLVM unrolls them)
+
+
+def rematerializable(k: Kernel) -> dict[str, Expr]:
+    """Variables that are never assigned and whose value is computed from constants, builtins,
+    parameters and other such variables (`let %j: i32 = global_id(0)`): each region recomputes
+    them instead of keeping them in per-work-item arrays, so index arithmetic stays visible to
+    LLVM (an access at `global_id(0)` is contiguous across the work-item loop)."""
+    assigned = {s.var.name for s in walk(k.body) if isinstance(s, Assign)}
+    known = {p.name for p in k.params if isinstance(p, Var)}
+    out: dict[str, Expr] = {}
+    for s in walk(k.body):
+        if not isinstance(s, Let) or s.value is None or s.var.name in assigned:
+            continue
+        if all(not isinstance(n, (Load, *WARP_OPS)) and (not isinstance(n, Var)
+                                                         or n.name in known or n.name in out)
+               for n in walk(s.value)):
+            out[s.var.name] = s.value
+    return out
+
+
+def is_uniform(e: Expr, names: set[str], remat: dict[str, Expr] | None = None) -> bool:
+    """Whether `e` has one value for the whole work-group: it reads only constants, the
+    variables in `names` (and rematerializable ones computed from such) and builtins that do
+    not depend on the work-item."""
+    for n in walk(e):
+        if isinstance(n, Var) and n.name not in names:
+            if remat is not None and n.name in remat and is_uniform(remat[n.name], names,
+                                                                    remat):
+                continue
+            return False
+        if isinstance(n, Builtin) and n.name not in GROUP_BUILTINS:
+            return False
+        if isinstance(n, (Load, *WARP_OPS)):
+            return False
+    return True
+
+
+def _leaves(stmts: tuple[Stmt, ...]) -> bool:
+    """Whether a statement of a loop body can leave it or its iteration early: a return
+    anywhere, a break or continue not inside a nested loop."""
+    for s in stmts:
+        if isinstance(s, (Break, Continue, Return)):
+            return True
+        if isinstance(s, (For, While)):
+            if any(isinstance(n, Return) for n in walk(s)):
+                return True
+        elif isinstance(s, If):
+            if _leaves(s.then.stmts) or (s.orelse is not None and _leaves(s.orelse.stmts)):
+                return True
+        elif isinstance(s, Block) and _leaves(s.stmts):
+            return True
+    return False
+
+
+def _const_trip(s: For) -> int | None:
+    if all(isinstance(e, Const) for e in (s.start, s.stop, s.step)):
+        start, stop, step = (int(e.value) for e in (s.start, s.stop, s.step))  # type: ignore[attr-defined]
+        return max(0, -(-(stop - start) // step)) if step > 0 else None
+    return None
+
+
+class Plan:
+    """Which loops of a prepared kernel run at group level with one loop variable for the whole
+    group (uniform bounds, no early exit): those that contain a barrier, and sync-free ones
+    that do memory work and are not short constant loops (hoisted out of the work-item loop so
+    that the loop over work-items is innermost and vectorizes). `splits(s)`: whether `s` runs
+    at group level (it contains a barrier or a hoisted loop)."""
+
+    def __init__(self, k: Kernel):
+        self.uniform: set[int] = set()
+        self.hoisted: set[int] = set()
+        self._splits: dict[int, bool] = {}
+        self.remat = rematerializable(k)
+        params = {p.name for p in k.params if isinstance(p, Var)}
+        self.visit(k.body.stmts, params)
+
+    def visit(self, stmts: tuple[Stmt, ...], names: set[str]) -> None:
+        for s in stmts:
+            if isinstance(s, For):
+                assigned = any(isinstance(n, Assign) and n.var.name == s.var.name
+                               for n in walk(s.body))
+                uniform = (not assigned and not _leaves(s.body.stmts)
+                           and all(is_uniform(e, names, self.remat)
+                                   for e in (s.start, s.stop, s.step)))
+                inner = names
+                if uniform:
+                    self.uniform.add(id(s))
+                    inner = names | {s.var.name}
+                    trip = _const_trip(s)
+                    work = any(isinstance(n, (Load, Store, Atomic)) for n in walk(s.body))
+                    if work and (trip is None or trip > SMALL_TRIP):
+                        self.hoisted.add(id(s))
+                self.visit(s.body.stmts, inner)
+            elif isinstance(s, While):
+                self.visit(s.body.stmts, names)
+            elif isinstance(s, If):
+                self.visit(s.then.stmts, names)
+                if s.orelse is not None:
+                    self.visit(s.orelse.stmts, names)
+            elif isinstance(s, Block):
+                self.visit(s.stmts, names)
+
+    def splits(self, s: Stmt) -> bool:
+        got = self._splits.get(id(s))
+        if got is None:
+            got = self._splits[id(s)] = any(
+                isinstance(n, Barrier) or (isinstance(n, For) and id(n) in self.hoisted)
+                for n in walk(s))
+        return got
+
+    def group_uniform(self, s: For) -> bool:
+        """Whether the group-level loop `s` runs with one loop variable for the group."""
+        return id(s) in self.uniform
+
+
 # -- what lives across regions -------------------------------------------------------------------
-
-def has_sync(s: Stmt) -> bool:
-    """Whether `s` contains a barrier (and so splits work-item regions)."""
-    return any(isinstance(n, Barrier) for n in walk(s))
-
 
 def _declared(s: Stmt) -> list[str]:
     if isinstance(s, Let):
@@ -288,25 +404,27 @@ def _names(s: Stmt) -> set[str]:
     return out
 
 
-def state_names(body: Block) -> set[str]:
+def state_names(body: Block, plan: Plan) -> set[str]:
     """Variables and private arrays (by their unique names) used in more than one region: those
-    declared at group level and used at or after a later statement that contains a barrier,
-    and the variables of loops that contain barriers."""
+    declared at group level and used at or after a later statement that runs at group level,
+    and the variables of group-level loops that are not uniform."""
     out: set[str] = set()
 
     def group_block(stmts: tuple[Stmt, ...]) -> None:
         for p, s in enumerate(stmts):
             names = _declared(s)
             if names:
-                later = next((q for q in range(p + 1, len(stmts)) if has_sync(stmts[q])), None)
+                later = next((q for q in range(p + 1, len(stmts)) if plan.splits(stmts[q])),
+                             None)
                 if later is not None:
                     used: set[str] = set()
                     for t in stmts[later:]:
                         used |= _names(t)
                     out.update(n for n in names if n in used)
-            if has_sync(s):
+            if plan.splits(s):
                 if isinstance(s, For):
-                    out.add(s.var.name)
+                    if not plan.group_uniform(s):
+                        out.add(s.var.name)
                     group_block(s.body.stmts)
                 elif isinstance(s, While):
                     group_block(s.body.stmts)
@@ -317,10 +435,16 @@ def state_names(body: Block) -> set[str]:
                 elif isinstance(s, Block):
                     group_block(s.stmts)
     group_block(body.stmts)
-    return out
+    return out - set(plan.remat)
 
 
-def prepare(k: Kernel) -> tuple[Kernel, set[str]]:
-    """The kernel as the SPMD code generator takes it, and its state names."""
+def has_sync(s: Stmt) -> bool:
+    """Whether `s` contains a barrier."""
+    return any(isinstance(n, Barrier) for n in walk(s))
+
+
+def prepare(k: Kernel) -> tuple[Kernel, Plan, set[str]]:
+    """The kernel as the SPMD code generator takes it, its plan and its state names."""
     k = hoist_warp_ops(unique_names(k))
-    return k, state_names(k.body)
+    plan = Plan(k)
+    return k, plan, state_names(k.body, plan)

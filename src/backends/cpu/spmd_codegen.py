@@ -24,14 +24,14 @@ from llvmlite import ir
 
 from ...errors import UnsupportedOp
 from ...ir.kernel.expr import ActiveMask, Ballot, Buffer, Builtin, Expr, Shuffle, Var, Vote
-from ...ir.kernel.stmt import Barrier, Block, For, If, Kernel, Return, Stmt, While
+from ...ir.kernel.stmt import Barrier, Block, For, If, Kernel, Let, Return, Stmt, While
 from ...ir.kernel.types import U32, MemScope, ScalarType, VoteMode
 from ...ir.kernel.visit import free_vars, walk
 from . import lltypes as T
 from .codegen import BODY_TYPE, ENTRY_TYPE, FunctionEmitter, GroupLoop, ModuleBuilder
 from .exprs import BufRef
 from .llmath import declare
-from .spmd import has_sync, prepare
+from .spmd import Plan, prepare
 
 GEOMETRY = 9  # local[3], groups[3], offset[3]; then bytes of each local parameter
 
@@ -45,6 +45,15 @@ def _slot_bytes(t: ScalarType) -> int:
 
 
 @dataclass
+class Mask:
+    """Which work-items of the group run the code under it: a byte per work-item in scratch,
+    and a flag that says every work-item does (regions then skip the per-item tests)."""
+
+    offset: ir.Value
+    full: ir.Value  # an i1 stack slot
+
+
+@dataclass
 class ScratchArray:
     """A buffer in the group's scratch block: one copy per group (local) or per work-item."""
 
@@ -55,10 +64,10 @@ class ScratchArray:
 
 
 def emit_spmd_kernel(mb: ModuleBuilder, kernel: Kernel) -> str:
-    k, state = prepare(kernel)
+    k, plan, state = prepare(kernel)
     name = mb.unique(kernel.name)
     groups = mb.function(mb.unique(f"{kernel.name}_groups"), BODY_TYPE, internal=True)
-    GroupEmitter(mb, groups, k, state).run()
+    GroupEmitter(mb, groups, k, plan, state).run()
     entry = mb.function(name, ENTRY_TYPE)
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     geo = b.bitcast(entry.args[1], ir.PointerType(T.I64))
@@ -73,17 +82,19 @@ def emit_spmd_kernel(mb: ModuleBuilder, kernel: Kernel) -> str:
 class GroupEmitter(FunctionEmitter):
     """The function that runs a range of work-groups of one SPMD kernel."""
 
-    def __init__(self, mb: ModuleBuilder, fn: ir.Function, k: Kernel, state: set[str]):
+    def __init__(self, mb: ModuleBuilder, fn: ir.Function, k: Kernel, plan: Plan,
+                 state: set[str]):
         super().__init__(mb, fn, k, fn.args[0], in_parallel=True)
+        self.plan = plan
         self.state = set(state)
         self.state_vars: dict[str, tuple[ir.Value, int]] = {}  # offset, bytes per item
         self.arrays: dict[str, ScratchArray] = {}
-        self.masks: list[ir.Value] = []  # offsets of the active masks, outermost first
+        self.masks: list[Mask] = []  # the active masks, outermost first
         self.lin: ir.Value | None = None  # the current work-item's linear local id (i64)
         self.lids: list[ir.Value] = []  # its local ids (i32)
         self.wi_next: ir.Block | None = None  # where its iteration ends
         self.scratch_slot = self.alloca(T.I8P, name="scratch")
-        self.needs_alive = any(True for _ in _returns(k)) and has_sync(k.body)
+        self.needs_alive = any(True for _ in _returns(k)) and plan.splits(k.body)
 
     # -- the function ----------------------------------------------------------------------------
     def run(self) -> None:
@@ -160,7 +171,7 @@ class GroupEmitter(FunctionEmitter):
     def group_block(self, stmts: tuple[Stmt, ...]) -> None:
         pending: list[Stmt] = []
         for s in stmts:
-            if not has_sync(s):
+            if not self.plan.splits(s):
                 pending.append(s)
                 continue
             self.region(pending)
@@ -179,7 +190,20 @@ class GroupEmitter(FunctionEmitter):
         self.region(pending)
 
     def region(self, stmts: list[Stmt]) -> None:
-        if stmts:
+        if not stmts:
+            return
+        if not self.masks:
+            with self.work_items():
+                for s in stmts:
+                    self.statement(s)
+            return
+        # two versions: for a full mask (no per-item tests: uniform loads stay unconditional,
+        # the loop vectorizes) and for a partial one
+        with self.if_else(self.b.load(self.masks[-1].full)) as orelse:
+            with self.work_items(skip_inactive=False):
+                for s in stmts:
+                    self.statement(s)
+            orelse()
             with self.work_items():
                 for s in stmts:
                     self.statement(s)
@@ -203,7 +227,31 @@ class GroupEmitter(FunctionEmitter):
                 self.group_block(s.orelse.stmts)
                 self.masks.pop()
 
+    def uniform_for(self, s: For) -> None:
+        """A loop with the same bounds for every work-item: one loop variable for the group,
+        the body's regions run for the work-items of the enclosing mask."""
+        b, t = self.b, s.var.type
+        start, stop, step = self.emit(s.start), self.emit(s.stop), self.emit(s.step)
+        slot = self.declare_var(s.var)
+        b.store(T.to_mem(b, start, t), slot)
+        head = self.fn.append_basic_block("uloop.head")
+        body = self.fn.append_basic_block("uloop.body")
+        done = self.fn.append_basic_block("uloop.end")
+        b.branch(head)
+        b.position_at_end(head)
+        cmp = b.icmp_signed if T.is_signed_int(t) else b.icmp_unsigned
+        b.cbranch(cmp("<", b.load(slot), stop), body, done)
+        b.position_at_end(body)
+        self.group_block(s.body.stmts)
+        flags = ["nsw"] if T.is_signed_int(t) else ["nuw"]
+        b.store(b.add(b.load(slot), step, flags=flags), slot)
+        b.branch(head)
+        b.position_at_end(done)
+
     def group_for(self, s: For) -> None:
+        if self.plan.group_uniform(s):
+            self.uniform_for(s)
+            return
         t = s.var.type
         stop, step = Var(f"{s.var.name}#stop", t), Var(f"{s.var.name}#step", t)
         self.state |= {s.var.name, stop.name, step.name}
@@ -232,7 +280,7 @@ class GroupEmitter(FunctionEmitter):
             self.set_mask(loop_m, self.active())
         self.group_loop_body(loop_m, lambda: self.emit(s.cond), s.body, None, s.test_first)
 
-    def group_loop_body(self, loop_m: ir.Value, cond: Callable[[], ir.Value], body: Block,
+    def group_loop_body(self, loop_m: Mask, cond: Callable[[], ir.Value], body: Block,
                         latch: Callable[[], None] | None, test_first: bool) -> None:
         """Repeat: work-items of `loop_m` test `cond` (dropping out of `loop_m` when false);
         stop when none is left; run `body` for them (an iteration mask lets `continue` skip
@@ -248,6 +296,8 @@ class GroupEmitter(FunctionEmitter):
         b.branch(head)
         b.position_at_end(head)
         b.store(ir.Constant(T.I1, False), any_l)
+        for m in (loop_m, iter_m):
+            b.store(ir.Constant(T.I1, True), m.full)
         is_first = b.load(first)
         with self.work_items(skip_inactive=False):
             in_loop = self.mask_value(loop_m)
@@ -276,19 +326,32 @@ class GroupEmitter(FunctionEmitter):
         b.position_at_end(done)
 
     # -- masks and flags -------------------------------------------------------------------------
-    def new_mask(self) -> ir.Value:
-        return self.reserve(self.S)
+    def new_mask(self) -> Mask:
+        """A mask, its flag set to full (the region that computes it clears the flag)."""
+        m = Mask(self.reserve(self.S), self.alloca(T.I1))
+        self.b.store(ir.Constant(T.I1, True), m.full)
+        return m
 
-    def mask_ptr(self, off: ir.Value, lin: ir.Value | None = None) -> ir.Value:
+    def mask_ptr(self, m: Mask, lin: ir.Value | None = None) -> ir.Value:
         assert self.lin is not None
-        return self.b.gep(self.scratch(off), [lin if lin is not None else self.lin])
+        return self.b.gep(self.scratch(m.offset), [lin if lin is not None else self.lin])
 
-    def mask_value(self, off: ir.Value, lin: ir.Value | None = None) -> ir.Value:
-        m = self.b.load(self.mask_ptr(off, lin))
-        return self.b.icmp_unsigned("!=", m, ir.Constant(T.I8, 0))
+    def tagged(self, instr: ir.Instruction) -> ir.Instruction:
+        """A work-item's own slot of a per-work-item array: tagged parallel in its region."""
+        if self.groups:
+            instr.set_metadata("llvm.access.group", self.groups[-1])
+        return instr
 
-    def set_mask(self, off: ir.Value, value: ir.Value, any_flag: ir.Value | None = None) -> None:
-        self.b.store(self.b.zext(value, T.I8), self.mask_ptr(off))
+    def mask_value(self, m: Mask, lin: ir.Value | None = None) -> ir.Value:
+        v = self.tagged(self.b.load(self.mask_ptr(m, lin)))
+        return self.b.icmp_unsigned("!=", v, ir.Constant(T.I8, 0))
+
+    def set_mask(self, m: Mask, value: ir.Value, any_flag: ir.Value | None = None) -> None:
+        """Set the current work-item's bit (in a region over all work-items, after the mask's
+        flag was set full at group level)."""
+        b = self.b
+        self.tagged(b.store(b.zext(value, T.I8), self.mask_ptr(m)))
+        b.store(b.and_(b.load(m.full), value), m.full)
         if any_flag is not None:
             self.b.store(self.b.or_(self.b.load(any_flag), value), any_flag)
 
@@ -309,6 +372,23 @@ class GroupEmitter(FunctionEmitter):
         b.cbranch(cond, then, done)
         b.position_at_end(then)
         yield
+        b.branch(done)
+        b.position_at_end(done)
+
+    @contextmanager
+    def if_else(self, cond: ir.Value) -> Iterator[Callable[[], None]]:
+        """`with if_else(c) as orelse:` emit the then-part, call orelse(), emit the else-part."""
+        b = self.b
+        then = self.fn.append_basic_block("then")
+        other = self.fn.append_basic_block("else")
+        done = self.fn.append_basic_block("endif")
+        b.cbranch(cond, then, other)
+        b.position_at_end(then)
+
+        def orelse() -> None:
+            b.branch(done)
+            b.position_at_end(other)
+        yield orelse
         b.branch(done)
         b.position_at_end(done)
 
@@ -396,6 +476,18 @@ class GroupEmitter(FunctionEmitter):
         p = self.b.gep(self.scratch(off), [at])
         return self.b.bitcast(p, ir.PointerType(T.mem_type(v.type)))
 
+    def tag_var(self, instr: object, v: Var) -> None:
+        if v.name in self.state and self.groups:  # one slot per work-item
+            instr.set_metadata("llvm.access.group", self.groups[-1])  # type: ignore[attr-defined]
+
+    def remat(self, v: Var) -> Expr | None:
+        return self.plan.remat.get(v.name)
+
+    def statement(self, s: Stmt) -> None:
+        if isinstance(s, Let) and s.var.name in self.plan.remat:
+            return
+        super().statement(s)
+
     def declare_var(self, v: Var, ptr: ir.Value | None = None) -> ir.Value:
         if v.name in self.state:
             return self.state_ptr(v)
@@ -444,8 +536,9 @@ class GroupEmitter(FunctionEmitter):
 
     # -- leaving a work-item's iteration ---------------------------------------------------------
     def leave(self, first_mask: int) -> None:
-        for off in self.masks[first_mask:]:
-            self.b.store(ir.Constant(T.I8, 0), self.mask_ptr(off))
+        for m in self.masks[first_mask:]:
+            self.tagged(self.b.store(ir.Constant(T.I8, 0), self.mask_ptr(m)))
+            self.b.store(ir.Constant(T.I1, False), m.full)
         assert self.wi_next is not None
         self.b.branch(self.wi_next)
         self.dead_end()

@@ -254,3 +254,34 @@ def test_warp_reduction_ballot_vote_and_active_mask() -> None:
     x[70] = 0.995
     outs = [np.zeros(128, t) for t in (np.float32, np.uint32, np.uint32, np.int32)]
     differential(k, [x, *outs], (16, 8), (16, 4), rtol=1e-6)
+
+
+def test_uniform_loops_run_at_group_level_under_full_and_partial_masks() -> None:
+    k = K("""
+    kernel @rowdot(%n: i32, %m: i32, %a: f32* global r, %x: f32* global r, %y: f32* global w)
+        spmd(1) {
+      let %i: i32 = cast<i32>(global_id(0):u64)
+      let %twice: i32 = %m * 2
+      if %i == %n + 3 { return }
+      if %i < %n {
+        let %acc: f32 = 0.0
+        for %k: i32 in 0 to %m {
+          if %k % 7 != 3 { %acc = %acc + %a[%k * %n + %i] * %x[%k] }
+          for %r: i32 in 0 to %k step 5 { %acc = %acc + %a[%r * %n + %i] * 0.5 }
+        }
+        for %k: i32 in 0 to %twice step 9 {
+          if %k == 18 { continue }
+          %acc = %acc - %x[%k / 2]
+        }
+        for %k: i32 in 1 to %twice step 7 { %acc = %acc - %x[%k / 2] }
+        %y[%i] = %acc
+      }
+    }""")
+    from dlc.backends.cpu.spmd import prepare
+    _, plan, _ = prepare(k)
+    # the uniform loops with memory work, not the one bounded by %k nor the one that continues
+    assert len(plan.hoisted) == 3 and len(plan.uniform) == 3
+    (ck,) = compile_kernels([k])
+    for n, gs in ((64, 64), (50, 64), (40, 96)):
+        a, x = f32(n * 30, n), f32(60, 2 * n)
+        differential(k, [n, 30, a, x, np.zeros(96, np.float32)], gs, 16, ck=ck, rtol=1e-5)
