@@ -285,3 +285,34 @@ def test_uniform_loops_run_at_group_level_under_full_and_partial_masks() -> None
     for n, gs in ((64, 64), (50, 64), (40, 96)):
         a, x = f32(n * 30, n), f32(60, 2 * n)
         differential(k, [n, 30, a, x, np.zeros(96, np.float32)], gs, 16, ck=ck, rtol=1e-5)
+
+
+def test_group_loops_with_per_item_bounds_break_continue_and_warp_ops() -> None:
+    k = K("""
+    kernel @loops(%cnt: i32* global r, %x: f32* global rw, %out: f32* global w) spmd(1) {
+      alloc %t: f32[64] local rw
+      let %l: i32 = local_id(0)
+      let %trips: i32 = %cnt[0]
+      let %acc: f32 = 0.0
+      for %k: i32 in 0 to %trips {
+        %t[%l] = %x[global_id(0)] + cast<f32>(%k)
+        barrier local
+        if %k == 2 { continue }
+        %acc = %acc + %t[63 - %l]
+        if %k == 4 { break }
+        barrier local
+        if %l < 40 { %acc = %acc + shuffle<xor>(%acc, 1) }
+      }
+      let %n: i32 = %cnt[1] + %l % 3
+      do {
+        %acc = %acc * 0.5
+        %n = %n - 1
+        if %n == 1 && %l % 2 == 0 { break }
+      } while %n > 0
+      let %w: u32 = ballot(%acc > 1.0)
+      %out[global_id(0)] = %acc + cast<f32>(%w % 7)
+    }""")
+    x = f32(128, 9)
+    for cnt in ([3, 2], [6, 4]):
+        differential(k, [np.array(cnt, np.int32), x, np.zeros(128, np.float32)], 128, 64,
+                     rtol=1e-5)
