@@ -326,15 +326,31 @@ def _const_trip(s: For) -> int | None:
     return None
 
 
+def _computable(e: Expr, names: set[str], remat: dict[str, Expr]) -> bool:
+    """Whether every work-item can recompute `e` anywhere: constants, builtins, the variables
+    in `names` and rematerializable variables, no loads."""
+    for n in walk(e):
+        if isinstance(n, (Load, *WARP_OPS)):
+            return False
+        if isinstance(n, Var) and n.name not in names and not (
+                n.name in remat and _computable(remat[n.name], names, remat)):
+            return False
+    return True
+
+
 class Plan:
     """Which loops of a prepared kernel run at group level with one loop variable for the whole
     group (uniform bounds, no early exit): those that contain a barrier, and sync-free ones
     that do memory work and are not short constant loops (hoisted out of the work-item loop so
-    that the loop over work-items is innermost and vectorizes). `splits(s)`: whether `s` runs
-    at group level (it contains a barrier or a hoisted loop)."""
+    that the loop over work-items is innermost and vectorizes). A *strided* loop — uniform stop
+    and step, a start each work-item can recompute (`for c = local_id; c < n; c += size`) — is
+    hoisted too: it runs as a group loop over the iteration number up to the largest trip count,
+    each work-item's variable recomputed from it and its body guarded by `var < stop`.
+    `splits(s)`: whether `s` runs at group level (it contains a barrier or a hoisted loop)."""
 
     def __init__(self, k: Kernel):
         self.uniform: set[int] = set()
+        self.strided: set[int] = set()
         self.hoisted: set[int] = set()
         self._splits: dict[int, bool] = {}
         self.remat = rematerializable(k)
@@ -350,13 +366,18 @@ class Plan:
                            and all(is_uniform(e, names, self.remat)
                                    for e in (s.start, s.stop, s.step)))
                 inner = names
+                work = any(isinstance(n, (Load, Store, Atomic)) for n in walk(s.body))
+                trip = _const_trip(s)
                 if uniform:
                     self.uniform.add(id(s))
                     inner = names | {s.var.name}
-                    trip = _const_trip(s)
-                    work = any(isinstance(n, (Load, Store, Atomic)) for n in walk(s.body))
                     if work and (trip is None or trip > SMALL_TRIP):
                         self.hoisted.add(id(s))
+                elif (work and not assigned and not _leaves(s.body.stmts)
+                      and all(is_uniform(e, names, self.remat) for e in (s.stop, s.step))
+                      and _computable(s.start, names, self.remat)):
+                    self.strided.add(id(s))
+                    self.hoisted.add(id(s))
                 self.visit(s.body.stmts, inner)
             elif isinstance(s, While):
                 self.visit(s.body.stmts, names)
@@ -378,6 +399,10 @@ class Plan:
     def group_uniform(self, s: For) -> bool:
         """Whether the group-level loop `s` runs with one loop variable for the group."""
         return id(s) in self.uniform
+
+    def scalar_loop(self, s: For) -> bool:
+        """Whether the group-level loop `s` needs no per-work-item loop variable."""
+        return id(s) in self.uniform or id(s) in self.strided
 
 
 # -- what lives across regions -------------------------------------------------------------------
@@ -423,7 +448,7 @@ def state_names(body: Block, plan: Plan) -> set[str]:
                     out.update(n for n in names if n in used)
             if plan.splits(s):
                 if isinstance(s, For):
-                    if not plan.group_uniform(s):
+                    if not plan.scalar_loop(s):
                         out.add(s.var.name)
                     group_block(s.body.stmts)
                 elif isinstance(s, While):

@@ -11,27 +11,41 @@ barriers touch memory independently in a race-free kernel), so LLVM may vectoriz
 Control flow that contains a barrier runs at group level, SIMT-style: each work-item evaluates
 the condition in a region of its own and writes a mask; the branch or loop body runs for the
 work-items in the mask (regions skip the others); `break`, `continue` and `return` clear the
-work-item from the masks they leave. Warp ops (after spmd.py has isolated them between two warp
-barriers) read the other lanes' operands from the per-work-item arrays.
+work-item from the masks they leave. Loops with the same bounds for every work-item run with one
+loop variable and no masks, and loops that do memory work are hoisted to group level that way
+(spmd.Plan), so that the loop over work-items is the innermost loop and vectorizes; variables
+computed from ids and parameters are recomputed where they are read rather than stored. Warp
+ops (after spmd.py has isolated them between two warp barriers) read the other lanes' operands
+from the per-work-item arrays (spmd_warp.py).
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from llvmlite import ir
 
 from ...errors import UnsupportedOp
-from ...ir.kernel.expr import ActiveMask, Ballot, Buffer, Builtin, Expr, Shuffle, Var, Vote
+from ...ir.kernel.expr import (
+    ActiveMask,
+    Ballot,
+    Binary,
+    Buffer,
+    Builtin,
+    Expr,
+    Shuffle,
+    Var,
+    Vote,
+)
 from ...ir.kernel.stmt import Barrier, Block, For, If, Kernel, Let, Return, Stmt, While
 from ...ir.kernel.types import U32, MemScope, ScalarType, VoteMode
 from ...ir.kernel.visit import free_vars, walk
 from . import lltypes as T
-from .codegen import BODY_TYPE, ENTRY_TYPE, FunctionEmitter, GroupLoop, ModuleBuilder
+from .codegen import BODY_TYPE, ENTRY_TYPE, GroupLoop, ModuleBuilder
 from .exprs import BufRef
 from .llmath import declare
 from .spmd import Plan, prepare
+from .spmd_items import Mask, WorkItems
 
 GEOMETRY = 9  # local[3], groups[3], offset[3]; then bytes of each local parameter
 
@@ -42,15 +56,6 @@ def _slot_bytes(t: ScalarType) -> int:
     while lanes < t.lanes:
         lanes *= 2
     return lanes * T.lane_bytes(t)
-
-
-@dataclass
-class Mask:
-    """Which work-items of the group run the code under it: a byte per work-item in scratch,
-    and a flag that says every work-item does (regions then skip the per-item tests)."""
-
-    offset: ir.Value
-    full: ir.Value  # an i1 stack slot
 
 
 @dataclass
@@ -79,7 +84,7 @@ def emit_spmd_kernel(mb: ModuleBuilder, kernel: Kernel) -> str:
     return name
 
 
-class GroupEmitter(FunctionEmitter):
+class GroupEmitter(WorkItems):
     """The function that runs a range of work-groups of one SPMD kernel."""
 
     def __init__(self, mb: ModuleBuilder, fn: ir.Function, k: Kernel, plan: Plan,
@@ -94,6 +99,7 @@ class GroupEmitter(FunctionEmitter):
         self.lids: list[ir.Value] = []  # its local ids (i32)
         self.wi_next: ir.Block | None = None  # where its iteration ends
         self.scratch_slot = self.alloca(T.I8P, name="scratch")
+        self.extra_remat: dict[str, Expr] = {}  # strided loops' variables
         self.needs_alive = any(True for _ in _returns(k)) and plan.splits(k.body)
 
     # -- the function ----------------------------------------------------------------------------
@@ -248,9 +254,43 @@ class GroupEmitter(FunctionEmitter):
         b.branch(head)
         b.position_at_end(done)
 
+    def strided_for(self, s: For) -> None:
+        """`for c = start; c < stop; c += step` with start per work-item: the group loops over
+        the iteration number t up to the largest trip count; each work-item's c is
+        start + t * step, and the body runs where c < stop."""
+        from .parallel import _trip_count
+        b, t = self.b, s.var.type
+        most = self.alloca(T.I64, name="trips")
+        b.store(ir.Constant(T.I64, 0), most)
+        with self.work_items():
+            n = _trip_count(self, self.emit(s.start), self.emit(s.stop), self.emit(s.step), t)
+            old = b.load(most)
+            b.store(b.select(b.icmp_signed(">", n, old), n, old), most)
+        it = Var(f"{s.var.name}#t", t)
+        slot = self.declare_var(it)
+        b.store(T.const(t, 0), slot)
+        self.extra_remat[s.var.name] = Binary("add", s.start, Binary("mul", it, s.step))
+        head = self.fn.append_basic_block("sloop.head")
+        body = self.fn.append_basic_block("sloop.body")
+        done = self.fn.append_basic_block("sloop.end")
+        total = b.load(most)
+        b.branch(head)
+        b.position_at_end(head)
+        i = b.load(slot)
+        i64 = i if i.type.width == 64 else b.zext(i, T.I64)
+        b.cbranch(b.icmp_signed("<", i64, total), body, done)
+        b.position_at_end(body)
+        self.group_block((If(Binary("lt", s.var, s.stop), s.body),))
+        b.store(b.add(b.load(slot), T.const(t, 1)), slot)
+        b.branch(head)
+        b.position_at_end(done)
+
     def group_for(self, s: For) -> None:
         if self.plan.group_uniform(s):
             self.uniform_for(s)
+            return
+        if id(s) in self.plan.strided:
+            self.strided_for(s)
             return
         t = s.var.type
         stop, step = Var(f"{s.var.name}#stop", t), Var(f"{s.var.name}#step", t)
@@ -325,143 +365,6 @@ class GroupEmitter(FunctionEmitter):
         b.branch(head)
         b.position_at_end(done)
 
-    # -- masks and flags -------------------------------------------------------------------------
-    def new_mask(self) -> Mask:
-        """A mask, its flag set to full (the region that computes it clears the flag)."""
-        m = Mask(self.reserve(self.S), self.alloca(T.I1))
-        self.b.store(ir.Constant(T.I1, True), m.full)
-        return m
-
-    def mask_ptr(self, m: Mask, lin: ir.Value | None = None) -> ir.Value:
-        assert self.lin is not None
-        return self.b.gep(self.scratch(m.offset), [lin if lin is not None else self.lin])
-
-    def tagged(self, instr: ir.Instruction) -> ir.Instruction:
-        """A work-item's own slot of a per-work-item array: tagged parallel in its region."""
-        if self.groups:
-            instr.set_metadata("llvm.access.group", self.groups[-1])
-        return instr
-
-    def mask_value(self, m: Mask, lin: ir.Value | None = None) -> ir.Value:
-        v = self.tagged(self.b.load(self.mask_ptr(m, lin)))
-        return self.b.icmp_unsigned("!=", v, ir.Constant(T.I8, 0))
-
-    def set_mask(self, m: Mask, value: ir.Value, any_flag: ir.Value | None = None) -> None:
-        """Set the current work-item's bit (in a region over all work-items, after the mask's
-        flag was set full at group level)."""
-        b = self.b
-        self.tagged(b.store(b.zext(value, T.I8), self.mask_ptr(m)))
-        b.store(b.and_(b.load(m.full), value), m.full)
-        if any_flag is not None:
-            self.b.store(self.b.or_(self.b.load(any_flag), value), any_flag)
-
-    def active(self) -> ir.Value:
-        """Whether the current work-item is in the innermost mask."""
-        return self.mask_value(self.masks[-1]) if self.masks else ir.Constant(T.I1, True)
-
-    def flag(self) -> ir.Value:
-        f = self.alloca(T.I1)
-        self.b.store(ir.Constant(T.I1, False), f)
-        return f
-
-    @contextmanager
-    def if_then(self, cond: ir.Value) -> Iterator[None]:
-        b = self.b
-        then = self.fn.append_basic_block("then")
-        done = self.fn.append_basic_block("endif")
-        b.cbranch(cond, then, done)
-        b.position_at_end(then)
-        yield
-        b.branch(done)
-        b.position_at_end(done)
-
-    @contextmanager
-    def if_else(self, cond: ir.Value) -> Iterator[Callable[[], None]]:
-        """`with if_else(c) as orelse:` emit the then-part, call orelse(), emit the else-part."""
-        b = self.b
-        then = self.fn.append_basic_block("then")
-        other = self.fn.append_basic_block("else")
-        done = self.fn.append_basic_block("endif")
-        b.cbranch(cond, then, other)
-        b.position_at_end(then)
-
-        def orelse() -> None:
-            b.branch(done)
-            b.position_at_end(other)
-        yield orelse
-        b.branch(done)
-        b.position_at_end(done)
-
-    @contextmanager
-    def if_flag(self, flag: ir.Value) -> Iterator[None]:
-        with self.if_then(self.b.load(flag)):
-            yield
-
-    def when(self, cond: ir.Value, fn: Callable[[], ir.Value]) -> ir.Value:
-        """`cond && fn()`, running fn only where cond holds."""
-        b = self.b
-        start = b.block
-        then = self.fn.append_basic_block("when")
-        done = self.fn.append_basic_block("when.end")
-        b.cbranch(cond, then, done)
-        b.position_at_end(then)
-        v = fn()
-        then_end = b.block
-        b.branch(done)
-        b.position_at_end(done)
-        phi = b.phi(T.I1)
-        phi.add_incoming(ir.Constant(T.I1, False), start)
-        phi.add_incoming(v, then_end)
-        return phi
-
-    def when_active(self, fn: Callable[[], ir.Value]) -> ir.Value:
-        return self.when(self.active(), fn) if self.masks else fn()
-
-    # -- work-item loops -------------------------------------------------------------------------
-    @contextmanager
-    def work_items(self, skip_inactive: bool = True) -> Iterator[None]:
-        """Loops over the group's work-items (x innermost); the with-body emits the code of
-        one work-item, which ends at `self.wi_next`."""
-        b = self.b
-        ivs = [self.alloca(T.I32, name=f"l{a}") for a in range(3)]
-        heads = [self.fn.append_basic_block(f"wi{a}.head") for a in range(3)]
-        latches = [self.fn.append_basic_block(f"wi{a}.latch") for a in range(3)]
-        done = self.fn.append_basic_block("wi.end")
-        exits = [done, latches[2], latches[1]]
-        for a in (2, 1, 0):
-            b.store(ir.Constant(T.I32, 0), ivs[a])
-            b.branch(heads[a])
-            b.position_at_end(heads[a])
-            inner = self.fn.append_basic_block(f"wi{a}.body")
-            b.cbranch(b.icmp_signed("<", b.load(ivs[a]), self.L32[a]), inner, exits[2 - a])
-            b.position_at_end(inner)
-        lids = [b.load(iv) for iv in ivs]
-        wide = [b.zext(x, T.I64) for x in lids]
-        lin = b.add(wide[0], b.mul(self.L[0], b.add(wide[1], b.mul(self.L[1], wide[2],
-                                                                    flags=["nuw", "nsw"]),
-                                                     flags=["nuw", "nsw"]), flags=["nuw", "nsw"]),
-                    flags=["nuw", "nsw"])
-        saved = self.lin, self.lids, self.wi_next
-        self.lin, self.lids, self.wi_next = lin, lids, latches[0]
-        group = self.mb.access_group()
-        self.groups.append(group)
-        if skip_inactive and self.masks:
-            body = self.fn.append_basic_block("wi.active")
-            b.cbranch(self.active(), body, latches[0])
-            b.position_at_end(body)
-        with self.scope():
-            yield
-        self.groups.pop()
-        self.lin, self.lids, self.wi_next = saved
-        b.branch(latches[0])
-        for a in range(3):
-            b.position_at_end(latches[a])
-            b.store(b.add(b.load(ivs[a]), ir.Constant(T.I32, 1), flags=["nsw", "nuw"]), ivs[a])
-            br = b.branch(heads[a])
-            if a == 0:
-                br.set_metadata("llvm.loop", self.mb.loop_id([], [group]))
-        b.position_at_end(done)
-
     # -- storage ---------------------------------------------------------------------------------
     def state_ptr(self, v: Var, lin: ir.Value | None = None) -> ir.Value:
         got = self.state_vars.get(v.name)
@@ -481,7 +384,8 @@ class GroupEmitter(FunctionEmitter):
             instr.set_metadata("llvm.access.group", self.groups[-1])  # type: ignore[attr-defined]
 
     def remat(self, v: Var) -> Expr | None:
-        return self.plan.remat.get(v.name)
+        e = self.plan.remat.get(v.name)
+        return e if e is not None else self.extra_remat.get(v.name)
 
     def statement(self, s: Stmt) -> None:
         if isinstance(s, Let) and s.var.name in self.plan.remat:
