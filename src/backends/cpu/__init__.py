@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
+from ...errors import UnsupportedOp
 from ...ir.kernel import Kernel
 from ...ir.verify import verify_kernel
 from ...options import CompileOptions
@@ -32,7 +33,14 @@ __all__ = ["CompiledKernel", "CpuTarget", "TargetDesc", "compile_kernel", "compi
 def kernel_ir(kernels: Sequence[Kernel], target: CpuTarget | None = None) -> tuple[str, list[str]]:
     """The LLVM IR text of one module holding `kernels`, and their entry names."""
     mb = ModuleBuilder(target or host_target())
-    entries = [mb.add_kernel(k) for k in kernels]
+    entries = []
+    for k in kernels:
+        try:
+            entries.append(mb.add_kernel(k))
+        except UnsupportedOp as e:
+            if str(e).startswith(f"kernel '{k.name}'"):
+                raise
+            raise UnsupportedOp(f"kernel '{k.name}': {e}", e.op, k.name, TARGET) from None
     return mb.text(), entries
 
 

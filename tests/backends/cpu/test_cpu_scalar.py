@@ -281,3 +281,10 @@ def test_scalar_arguments_are_checked(bad: object) -> None:
     k = parse_kernel("kernel @s(%n: i32, %x: i32* global w) { %x[0] = %n }")
     with pytest.raises(InputError, match="argument %n"):
         compile_kernel(k).run([bad, np.zeros(1, np.int32)])
+
+
+def test_types_the_target_lacks_are_named_at_compile_time() -> None:
+    from dlc.errors import UnsupportedOp
+    k = parse_kernel("kernel @c(%x: c64* global rw) { %x[0] = %x[1] }")
+    with pytest.raises(UnsupportedOp, match=r"kernel 'c': the cpu target has no c64 values"):
+        compile_kernel(k)

@@ -316,3 +316,34 @@ def test_group_loops_with_per_item_bounds_break_continue_and_warp_ops() -> None:
     for cnt in ([3, 2], [6, 4]):
         differential(k, [np.array(cnt, np.int32), x, np.zeros(128, np.float32)], 128, 64,
                      rtol=1e-5)
+
+
+def test_strided_loops_run_over_the_iteration_number() -> None:
+    k = K("""
+    kernel @strided(%rows: i32, %cols: i32, %x: f32* global r, %y: f32* global w,
+                    %sums: f32* global w) spmd(1) {
+      alloc %part: f32[16] local rw
+      let %row: i32 = cast<i32>(group_id(0))
+      let %l: i32 = local_id(0)
+      let %acc: f32 = 0.0
+      for %c: i32 in %l + 3 to %cols step 16 {
+        %acc = %acc + %x[%row * %cols + %c]
+        %y[%row * %cols + %c] = %x[%row * %cols + %c] * 2.0
+      }
+      for %r: i32 in 0 to 2 {
+        for %c: i32 in %l * 2 + %r to %cols - 1 step 32 { %acc = %acc + %x[%c] * 0.25 }
+      }
+      %part[%l] = %acc
+      barrier local
+      if %l == 0 {
+        let %s: f32 = 0.0
+        for %i: i32 in 0 to 16 { %s = %s + %part[%i] }
+        %sums[%row] = %s
+      }
+    }""")
+    from dlc.backends.cpu.spmd import prepare
+    assert len(prepare(k)[1].strided) == 2
+    for cols in (40, 7):
+        x = f32(5 * cols, cols)
+        differential(k, [5, cols, x, np.zeros(5 * cols, np.float32), np.zeros(5, np.float32)],
+                     5 * 16, 16, rtol=1e-5)
