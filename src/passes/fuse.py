@@ -111,8 +111,9 @@ FUSION_RULES: tuple[FusionRule, ...] = (
          only_reader=False),
     # element-wise / injective producers -> a reduction reading them (exp -> sum, x*x -> mean)
     rule("reduction-prologue", [G.INJECTIVE], [K.REDUCTION], G.REDUCTION),
-    # reduction -> a reduction of its result (max -> sub -> exp -> sum: a softmax spelled out)
-    rule("reduction-chain", [G.REDUCTION], [K.REDUCTION], G.REDUCTION),
+    # reduction -> a reduction of its result (max -> sub -> exp -> sum: a softmax spelled out;
+    # its exp is also read by the division that joins next)
+    rule("reduction-chain", [G.REDUCTION], [K.REDUCTION], G.REDUCTION, only_reader=False),
     # transpose / reshape / pad -> a contraction reading through them
     rule("contraction-prologue", [G.INJECTIVE], [K.CONTRACTION], G.CONTRACTION,
          moving_only=True),

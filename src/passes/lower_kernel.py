@@ -163,6 +163,7 @@ class NestBuilder:
         self.group, self.stored, self.names, self.schedule = group, stored, names, schedule
         self.co = co or {}   # stored stages computed and stored by the nest reading them
         self.co_written: list[StageRef] = []
+        self.computing: set[str] = set()   # stages this nest computes (and co-stores)
         self.store_index: tuple[Expr, ...] = ()
         self.frames: list[_Frame] = [_Frame()]
         self.level: dict[Var, int] = {}
@@ -224,9 +225,9 @@ class NestBuilder:
         del self.frames[level + 1:]
         try:
             yield
-        finally:
             assert len(self.frames) == level + 1, "unbalanced loops"
-            self.frames.extend(hidden)
+        finally:
+            self.frames[level + 1:] = hidden
 
     def level_of(self, exprs: Sequence[Expr]) -> int:
         return max((self.level.get(n, 0) for e in exprs for n in _dag(e) if isinstance(n, Var)),
@@ -238,6 +239,7 @@ class NestBuilder:
         st = ref.stage
         out = self.buffer(ref, write=True)
         self.frames = [_Frame()]
+        self.computing = {ref.key}
         if 0 in st.shape:
             return []
         env: dict[Var, Expr] = {}
@@ -308,7 +310,7 @@ class NestBuilder:
             return Const(self.group.scalars[src], e.type)
         index = tuple(self.gen(i, cx) for i in e.index)
         if isinstance(src, StageRef):
-            if src.key not in self.stored or src.key in self.co:
+            if src.key not in self.stored or self.co.get(src.key) in self.computing:
                 return self.inline(src, index)
             self.read_stored.setdefault(src.key, set()).add(index)
         return Load(self.buffer(src), index)
@@ -319,7 +321,10 @@ class NestBuilder:
             if key in f.memo:
                 return f.memo[key]
         level = self.level_of(index)
-        if src.has_reduce and src.key not in self.co:
+        here = self.co.get(src.key) in self.computing
+        if here:
+            self.computing.add(src.key)
+        elif src.has_reduce:
             direct = {i for i in index if isinstance(i, Var)}
             if any(f.var not in direct for f in self.frames[1:level + 1]):
                 raise _Materialize(src.key)
@@ -329,7 +334,7 @@ class NestBuilder:
             if not _trivial(value) and not isinstance(value, Load):
                 value = self.let(value)
             self.frames[-1].memo[key] = value
-            if src.key in self.co:
+            if here:
                 self.emit(Store(self.buffer(src, write=True), index, value))
                 self.co_written.append(src)
         return value
@@ -341,7 +346,8 @@ class NestBuilder:
             if 0 in e.extents:
                 result: Expr = start
             else:
-                acc = self.let(start, "acc")
+                acc = Var(self.fresh("acc"), e.type)
+                self.level[acc] = len(self.frames) - 1
                 env = dict(cx.env)
                 pushed = 0
                 for axis, n in zip(e.axes, e.extents):
@@ -358,6 +364,8 @@ class NestBuilder:
                 self.emit(Assign(acc, combine(e.op, acc, x)))
                 for _ in range(pushed):
                     self.pop()
+                # declared just before its loop (lets the body hoisted here come first)
+                self.frames[-1].stmts.insert(len(self.frames[-1].stmts) - 1, Let(acc, start))
                 result = acc
         if e.init is not None:
             result = self.let(combine(e.op, self.gen(e.init, cx), result))
@@ -456,18 +464,43 @@ def _nests(group: GroupCompute, stored: list[StageRef], co: dict[str, str],
 
 
 def _co_stored(nests: list[_Nest]) -> dict[str, str]:
-    """Stored stages that one other nest reads, only at its own index and of its shape: that
-    nest computes them where it needs them and stores them too (a matmul whose result both a
-    residual branch and its epilogue read is one loop nest)."""
+    """Stored stages that a nest of the same shape reads only at its own index: that nest
+    computes them where it needs them and stores them too, for later nests to read (a matmul
+    whose result a residual branch also reads is one loop nest with its epilogue; a softmax's
+    row maximum is stored by the loop nest that sums the row)."""
     co: dict[str, str] = {}
     for s in nests:
-        readers = [n for n in nests if s.stage.key in n.reads]
-        if len(readers) != 1:
-            continue
-        n = readers[0]
-        if n.stage.stage.shape == s.stage.stage.shape and n.reads[s.stage.key] == {n.index}:
-            co[s.stage.key] = n.stage.key
+        key, shape = s.stage.key, s.stage.stage.shape
+        first = next((n for n in nests if key in n.reads), None)
+        if first is not None and first.stage.stage.shape == shape \
+                and first.reads[key] == {first.index}:
+            co[key] = first.stage.key
     return co
+
+
+def _levels(nests: list[_Nest]) -> dict[int, int] | None:
+    """Each nest's kernel: one after those of the stages it reads (None: they read each other
+    in a cycle)."""
+    written = {r.key: n for n in nests for r in n.writes}
+    level: dict[int, int] = {}
+
+    def visit(n: _Nest, path: set[int]) -> int | None:
+        if id(n) in level:
+            return level[id(n)]
+        if id(n) in path:
+            return None
+        path.add(id(n))
+        lv = 0
+        for k in n.reads:
+            sub = visit(written[k], path)
+            if sub is None:
+                return None
+            lv = max(lv, sub + 1)
+        path.discard(id(n))
+        level[id(n)] = lv
+        return lv
+
+    return level if all(visit(n, set()) is not None for n in nests) else None
 
 
 def _kernels(group: GroupCompute, stored: list[StageRef],
@@ -476,13 +509,14 @@ def _kernels(group: GroupCompute, stored: list[StageRef],
     for ref, value in group.outputs:   # outputs take their value's name
         names[source_key(ref)] = _param_name(value.name, set(names.values()))
     nests = _nests(group, stored, {}, names, schedule)
+    level = _levels(nests)
     co = _co_stored(nests)
     if co:
-        nests = _nests(group, stored, co, names, schedule)
-    written = {r.key: n for n in nests for r in n.writes}
-    level: dict[int, int] = {}
-    for n in nests:   # in stage order: a nest reads stages of earlier nests only
-        level[id(n)] = 1 + max((level[id(written[k])] for k in n.reads), default=-1)
+        merged = _nests(group, stored, co, names, schedule)
+        merged_level = _levels(merged)
+        if merged_level is not None:
+            nests, level = merged, merged_level
+    assert level is not None, "nests in stage order cannot read each other in a cycle"
     kernels = []
     top = max(level.values(), default=0)
     order = {r.key: k for k, r in enumerate(group.stages)}

@@ -1,0 +1,5 @@
+"""Lowering tests reuse the compute-definition cases of tests/ir."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "ir"))
