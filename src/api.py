@@ -92,10 +92,18 @@ def compile_kernels(src: Any, options: CompileOptions) -> KernelModule:
         raise DlcError(f"{src}: no such file")
     kernels = import_kernels(src if isinstance(src, Path) else str(src), language=language,
                              defines=dict(options.defines), base_dir=options.base_dir)
-    if options.target != "reference":
-        raise UnsupportedOp(f"target '{options.target}' cannot run OpenCL C / CUDA C kernels "
-                            "yet; use target='reference'", target=options.target)
-    return KernelModule(kernels, options.target, language=language)
+    return KernelModule(kernels, options.target, _kernel_launcher(options), language=language)
+
+
+def _kernel_launcher(options: CompileOptions) -> Any:
+    """How a target runs kernels: None is the reference interpreter."""
+    if options.target == "reference":
+        return None
+    if options.target == "cpu":
+        from .backends.cpu import launcher
+        return launcher(options)
+    raise UnsupportedOp(f"target '{options.target}' cannot run OpenCL C / CUDA C kernels yet; "
+                        "use target='reference' or 'cpu'", target=options.target)
 
 
 def compile_graph(graph: Graph, options: CompileOptions) -> GraphModule:
@@ -138,7 +146,8 @@ def load(path: str | Path, target: str | None = None) -> GraphModule | KernelMod
                             f"'{target}'; recompile it with --target {target}")
     if manifest.get("kind") == "kernels":
         from .runtime import load_kernel_module
-        return load_kernel_module(root, manifest)
+        return load_kernel_module(root, manifest,
+                                  _kernel_launcher(make_options(target=art_target)))
     from .ir.text import parse_module
     consts = {}
     for name, w in manifest.get("weights", {}).items():

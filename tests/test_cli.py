@@ -171,3 +171,18 @@ def test_kernel_syntax_error_has_position(capsys, tmp_path):
     p.write_text(SAXPY.replace("int i = get_global_id(0);", "int i = get_global_id(0)"))
     code, _, err = run_cli(capsys, "compile", p)
     assert code == 1 and f"{p}:2:29: expected ';'" in err and "Traceback" not in err
+
+
+def test_kernels_on_cpu_target_and_artifact(tmp_path):
+    import dlc
+    p = tmp_path / "saxpy.cl"
+    p.write_text(SAXPY)
+    m = dlc.compile(p, target="cpu", cache_dir=tmp_path / "cache")
+    x, y = np.arange(64, dtype=np.float32), np.ones(64, np.float32)
+    m["saxpy"](64, 3.0, x, y, grid=(4,), block=(16,))
+    np.testing.assert_array_equal(y, 3 * x + 1)
+    m.save(tmp_path / "k.dlc")
+    m2 = dlc.load(tmp_path / "k.dlc")
+    assert m2.target == "cpu"
+    m2["saxpy"](64, 1.0, x, y, global_size=(64,))
+    np.testing.assert_array_equal(y, 4 * x + 1)
