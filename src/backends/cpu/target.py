@@ -1,9 +1,9 @@
 """The host CPU as data: what passes and the code generator need to know about it.
 
 `host_target()` reads the triple, CPU name and features through llvmlite, the core count from
-the OS and the cache sizes from sysfs (with defaults where they cannot be read). Passes receive a
-`TargetDesc` and never import this backend; the type belongs with the pass infrastructure once
-passes take target descriptions (src/passes/target.py), and CpuTarget is its cpu instance.
+the OS and the cache sizes from sysfs (with defaults where they cannot be read). Passes receive it
+as a `dlc.passes.target.TargetDesc` (CpuTarget is the cpu kind of one) and never import this
+backend.
 """
 from __future__ import annotations
 
@@ -12,25 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...ir.dtype import DType
-
-
-@dataclass(frozen=True)
-class TargetDesc:
-    """What a pass may ask about a target: vector width, parallelism, memory hierarchy."""
-
-    name: str
-    vector_bits: int  # widest SIMD register (128 SSE, 256 AVX2, 512 AVX-512)
-    cores: int  # hardware threads the backend may run on
-    l1_bytes: int
-    l2_bytes: int
-    l3_bytes: int
-    shared_memory_bytes: int = 0  # per work-group fast memory (0: none, as on CPUs)
-
-    def vector_lanes(self, dtype: DType) -> int:
-        """How many elements of `dtype` fill one vector register."""
-        bits = 8 if dtype is DType.BOOL else dtype.bits
-        return max(1, self.vector_bits // bits)
+from ...passes.target import TargetDesc
 
 
 @dataclass(frozen=True)
