@@ -265,23 +265,25 @@ class _Grouper:
                     g.rules.append(name)
 
     def cycle(self, members: set[Node]) -> bool:
-        """Whether some path leaves `members` and comes back (the group could not run as one
-        node)."""
-        last = max(self.index[m] for m in members)
+        """Whether some path leaves `members` and comes back, the groups formed so far each
+        taken as one node (the group could not run as one node after them)."""
         todo = [u for m in members for o in m.outputs for u in self.readers.get(o, ())
-                if u not in members and self.index[u] < last]
+                if u not in members]
         seen: set[Node] = set()
         while todo:
             u = todo.pop()
             if u in seen:
                 continue
-            seen.add(u)
-            for o in u.outputs:
-                for w in self.readers.get(o, ()):
-                    if w in members:
-                        return True
-                    if self.index[w] < last:
-                        todo.append(w)
+            g = self.group_of.get(u)
+            mates = g.nodes if g is not None else [u]
+            seen.update(mates)
+            for m in mates:
+                for o in m.outputs:
+                    for w in self.readers.get(o, ()):
+                        if w in members:
+                            return True
+                        if w not in seen:
+                            todo.append(w)
         return False
 
 

@@ -96,6 +96,24 @@ def lowerable(node: Node, target: str, consts: dict[Value, np.ndarray] | None = 
     return node.op in lowering_rules(target)
 
 
+def coverage(target: str) -> dict[str, str]:
+    """For each op of the table, how `lower` handles it for `target`: "compute" (its compute
+    definition; some attributes or dtypes may still need the rule), "rule", "pass-through"
+    (kernel calls), "group" (Fused) or "none"."""
+    rules = lowering_rules(target)
+    out = {}
+    for name, d in sorted(OPS.items()):
+        if name == "KernelCall":
+            out[name] = "pass-through"
+        elif name == "Fused":
+            out[name] = "group"
+        elif d.compute is not None:
+            out[name] = "compute"
+        else:
+            out[name] = "rule" if name in rules else "none"
+    return out
+
+
 # -- compute definitions of groups ------------------------------------------------------------
 
 def static_problem(node: Node) -> str | None:
@@ -238,6 +256,8 @@ class _Lowering:
     def fused(self, n: Node) -> None:
         body = n.attrs.body
         assert isinstance(body, Graph)
+        self.graph.constants.update(body.constants)   # folded inside: the kernels read them
+        body.constants = {}
         pairs = [(i, o) for i, o in zip(body.outputs, n.outputs) if self.used(o)]
         if not pairs:
             return
@@ -273,9 +293,12 @@ class _Lowering:
         kernel = rule(n, n.attrs, [None if v is None else v.type for v in n.inputs]) \
             if rule is not None else None
         if kernel is None:
-            how = ("its rule does not cover these attributes" if rule is not None else
-                   f"no compute definition fits ({reason}) and the {self.target} target has no "
-                   "rule for it")
+            if rule is not None:
+                how = f"its rule does not cover these attributes ({reason})"
+            elif problem is not None:
+                how = problem
+            else:
+                how = f"{reason}, and the {self.target} target has no rule for it"
             raise UnsupportedOp(f"the {self.target} target cannot lower {n.op} node "
                                 f"'{n.name}': {how}", op=n.op, node=n.name, target=self.target)
         self.emit_rule(n, kernel)
@@ -297,7 +320,7 @@ class _Lowering:
             kernel = lk.kernel
             if len(kernels) > 1:
                 kernel = dataclasses.replace(kernel, name=self.fresh_kernel_name(kernel.name))
-            ins = [self.input_value(s, values) for s in lk.inputs]
+            ins = [self.input_value(s, values, group.name) for s in lk.inputs]
             outs = []
             for ref in lk.outputs:
                 if ref.key not in values:
@@ -307,14 +330,14 @@ class _Lowering:
             self.out.append(Node("KernelCall", ins + [None] * len(outs), outs,
                                  KernelCallAttrs(kernel), node_name))
 
-    def input_value(self, src: Source, values: dict[str, Value]) -> Value:
+    def input_value(self, src: Source, values: dict[str, Value], group: str) -> Value:
         if isinstance(src, Value):
             return src
         if isinstance(src, StageRef):
             return values[src.key]
         v = self.tables.get(id(src))
         if v is None:
-            v = Value(self.fresh(identifier(src.name)), TensorType(src.dtype, src.shape))
+            v = Value(self.fresh(f"{group}_{src.name}"), TensorType(src.dtype, src.shape))
             self.graph.constants[v] = src.value
             self.tables[id(src)] = v
         return v

@@ -19,6 +19,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..errors import DlcError
 from ..ir import Value
@@ -52,7 +53,7 @@ class StageRef:
     stage: Stage
     key: str
 
-    @property
+    @cached_property
     def has_reduce(self) -> bool:
         return any(isinstance(n, Reduce) for n in _dag(self.stage.body))
 

@@ -161,3 +161,15 @@ def test_int_chain_and_where() -> None:
                     node("Cast", ["w"], ["c"], to=onnx.TensorProto.INT32)],
                    {"x": (F32, [6]), "y": (F32, [6])}, ["c"], {"zero": np.float32(0)})
     check(g, "fuse,lower", ["KernelCall"])
+
+
+def test_groups_do_not_read_each_other_in_a_cycle() -> None:
+    """{a, d} and {b, c} have no path out and back at node level, but as two nodes each would
+    read the other: d joins b's group instead (a, a graph output, stays on its own)."""
+    def graph() -> Graph:
+        return onnx_graph([node("Exp", ["x"], ["a"]), node("Neg", ["y"], ["b"]),
+                           node("Add", ["b", "a"], ["c"]), node("Mul", ["a", "b"], ["d"])],
+                          {"x": (F32, [4]), "y": (F32, [4])}, ["c", "d", "a"])
+    g = check(graph(), "fuse")
+    assert ops(g) == ["Exp", "Fused"] and bodies(g) == [["Neg", "Add", "Mul"]]
+    check(graph(), "fuse,lower", ["KernelCall", "KernelCall"])
