@@ -22,6 +22,7 @@ import numpy as np
 
 from ..ir import OPS, Graph, Node, TensorType, Value
 from ..ir.compute import NoCompute
+from ..ir.graph import reads
 from ..ir.ops.fused import FusedAttrs
 from .lower import node_compute, static_problem
 from .manager import Pass, PassContext, register_pass
@@ -174,11 +175,10 @@ class Fuse(Pass):
 def fuse(graph: Graph, rules: tuple[FusionRule, ...] = FUSION_RULES,
          max_nodes: int = 32) -> Graph:
     """Fuse `graph` in place (and return it)."""
-    groups = _Grouper(graph, rules, max_nodes).run()
-    for g in groups:
-        if len(g.nodes) > 1:
-            _make_fused(graph, g)
-    graph.topo_sort()
+    groups = [g for g in _Grouper(graph, rules, max_nodes).run() if len(g.nodes) > 1]
+    if groups:
+        _make_fused(graph, groups)
+        graph.topo_sort()
     return graph
 
 
@@ -189,7 +189,7 @@ class _Grouper:
         self.producer = graph.producers()
         self.readers: dict[Value, set[Node]] = {}
         for n in graph.nodes:
-            for v in _reads(n):
+            for v in reads(n):
                 self.readers.setdefault(v, set()).add(n)
         self.outputs = set(graph.outputs)
         self.group_of: dict[Node, Group] = {}
@@ -266,9 +266,12 @@ class _Grouper:
 
     def cycle(self, members: set[Node]) -> bool:
         """Whether some path leaves `members` and comes back, the groups formed so far each
-        taken as one node (the group could not run as one node after them)."""
+        taken as one node (the group could not run as one node after them). Nodes are grouped
+        in order, so every group holds nodes before the newest member only: a path through a
+        later node never comes back."""
+        last = max(self.index[m] for m in members)
         todo = [u for m in members for o in m.outputs for u in self.readers.get(o, ())
-                if u not in members]
+                if u not in members and self.index[u] < last]
         seen: set[Node] = set()
         while todo:
             u = todo.pop()
@@ -282,44 +285,48 @@ class _Grouper:
                     for w in self.readers.get(o, ()):
                         if w in members:
                             return True
-                        if w not in seen:
+                        if w not in seen and self.index[w] < last:
                             todo.append(w)
         return False
 
 
-def _reads(n: Node) -> Iterable[Value]:
-    from ..ir.graph import reads
-    return reads(n)
+def _make_fused(graph: Graph, groups: list[Group]) -> None:
+    """Replace each group's nodes by one Fused node holding them."""
+    home: dict[Node, int] = {n: k for k, g in enumerate(groups) for n in g.nodes}
+    owner: dict[Value, int] = {o: k for k, g in enumerate(groups) for n in g.nodes
+                               for o in n.outputs}
+    outside: dict[Value, bool] = {v: True for v in graph.outputs}
+    for n in graph.nodes:
+        for v in reads(n):
+            if v in owner and owner[v] != home.get(n):
+                outside[v] = True
+    swap: dict[Value, Value] = {}
+    fused_at: dict[Node, Node] = {}
+    for g in groups:
+        produced = {o for n in g.nodes for o in n.outputs}
+        inner_outs = [o for n in g.nodes for o in n.outputs if outside.get(o)]
+        ins = list(dict.fromkeys(v for n in g.nodes for v in reads(n) if v not in produced))
+        body = Graph(_body_name(g.nodes), [], inner_outs, {}, list(g.nodes))
+        outs = [Value(o.name, o.type) for o in inner_outs]
+        anchor = next((n for n in g.nodes if OPS[n.op].traits & {"contraction", "reduction"}),
+                      g.nodes[0])
+        attrs = FusedAttrs(body, "+".join(g.rules))
+        fused_at[g.nodes[-1]] = Node("Fused", list[Value | None](ins), outs, attrs, anchor.name)
+        swap.update(zip(inner_outs, outs))
+    graph.nodes = [fused_at.get(n, n) for n in graph.nodes if n in fused_at or n not in home]
 
+    def outer(v: Value | None, where: int | None) -> Value | None:
+        if v is None or v not in swap or owner[v] == where:
+            return v
+        return swap[v]
 
-def _make_fused(graph: Graph, g: Group) -> None:
-    """Replace the group's nodes by one Fused node holding them."""
-    members = set(g.nodes)
-    outside: set[Value] = set(graph.outputs)
     for n in graph.walk():
-        if n not in members:
-            outside.update(v for v in n.inputs if v is not None)
-            for sg in n.subgraphs():
-                outside.update(sg.outputs)
-    inner_outs = [o for n in g.nodes for o in n.outputs if o in outside]
-    produced = {o for n in g.nodes for o in n.outputs}
-    ins = list(dict.fromkeys(v for n in g.nodes for v in _reads(n) if v not in produced))
-    body = Graph(_body_name(g.nodes), [], inner_outs, {}, list(g.nodes))
-    outs = [Value(o.name, o.type) for o in inner_outs]
-    anchor = next((n for n in g.nodes if OPS[n.op].traits & {"contraction", "reduction"}),
-                  g.nodes[0])
-    attrs = FusedAttrs(body, "+".join(g.rules))
-    fused = Node("Fused", list[Value | None](ins), outs, attrs, anchor.name)
-    swap = dict(zip(inner_outs, outs))
-    for n in graph.walk():
-        if n not in members:
-            n.inputs = [swap.get(v, v) if v is not None else None for v in n.inputs]
+        where = home.get(n)
+        n.inputs = [outer(v, where) for v in n.inputs]
+        if n.op != "Fused":
             for sg in n.subgraphs():
                 sg.outputs = [swap.get(v, v) for v in sg.outputs]
     graph.outputs = [swap.get(v, v) for v in graph.outputs]
-    at = graph.nodes.index(g.nodes[-1])
-    graph.nodes[at] = fused
-    graph.nodes = [n for n in graph.nodes if n not in members]
 
 
 def _body_name(nodes: list[Node]) -> str:

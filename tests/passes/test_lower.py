@@ -325,3 +325,15 @@ def test_dead_outputs_are_not_stored() -> None:
                    {"x": (F32, [1, 1, 4, 4])}, ["y"])
     k = _one_kernel(run_both(g, "lower"))
     assert [b.name for b in k.written()] == ["y"]
+
+
+def test_coverage_says_how_each_op_lowers() -> None:
+    from dlc.passes.lower import coverage
+    before = coverage("coverage-test")
+    assert before["Relu"] == "compute" and before["TopK"] == "none"
+    assert before["KernelCall"] == "pass-through" and before["Fused"] == "group"
+    register_topk("coverage-test")
+    try:
+        assert coverage("coverage-test")["TopK"] == "rule"
+    finally:
+        lowering_rules("coverage-test").unregister("TopK")
