@@ -9,7 +9,6 @@ must clamp what a select may not use).
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ import numpy as np
 from .compute import ComputeDef, NoCompute, Reduce, TensorArg, build_compute, identity
 from .dtype import DType
 from .kernel.expr import Binary, Bitcast, Cast, Const, Expr, Load, Math, Select, Unary, Var
+from .kernel.interpret_numeric import MATH_IMPL
 from .kernel.types import ScalarType
 
 if TYPE_CHECKING:
@@ -212,49 +212,9 @@ def _cast(x: np.ndarray, src: ScalarType, dst: ScalarType) -> np.ndarray:
     return x.astype(dt)
 
 
-def _pyfunc(fn: Callable[[float], float]) -> Callable[[np.ndarray], np.ndarray]:
-    """A math-module function over an array, in double precision (NaN where Python raises)."""
-    def safe(v: float) -> float:
-        try:
-            return fn(v)
-        except (ValueError, OverflowError):
-            return math.nan
-    uf = np.frompyfunc(safe, 1, 1)
-    return lambda x: np.asarray(uf(x.astype(np.float64)), np.float64).astype(x.dtype)
-
-
-def _round_half_away(x: np.ndarray) -> np.ndarray:
-    t = np.trunc(x)
-    return t + np.where(np.abs(x - t) >= 0.5, np.sign(x), 0).astype(x.dtype)
-
-
-_FLOAT_MATH: dict[str, Callable[..., np.ndarray]] = {
-    "exp": np.exp, "exp2": np.exp2, "log": np.log, "log2": np.log2, "log10": np.log10,
-    "log1p": np.log1p, "expm1": np.expm1, "sqrt": np.sqrt, "cbrt": np.cbrt,
-    "exp10": lambda x: np.power(x.dtype.type(10), x), "rsqrt": lambda x: 1 / np.sqrt(x),
-    "sin": np.sin, "cos": np.cos, "tan": np.tan, "asin": np.arcsin, "acos": np.arccos,
-    "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh, "tanh": np.tanh, "asinh": np.arcsinh,
-    "acosh": np.arccosh, "atanh": np.arctanh, "erf": _pyfunc(math.erf),
-    "erfc": _pyfunc(math.erfc), "tgamma": _pyfunc(math.gamma), "lgamma": _pyfunc(math.lgamma),
-    "floor": np.floor, "ceil": np.ceil, "round": _round_half_away, "trunc": np.trunc,
-    "rint": np.rint, "pow": np.power, "atan2": np.arctan2, "fmod": np.fmod, "hypot": np.hypot,
-    "copysign": np.copysign,
-    "fma": lambda a, b, c: (a.astype(np.float64) * b + c).astype(a.dtype),
-}
-_OTHER_MATH: dict[str, Callable[..., np.ndarray]] = {
-    "abs": np.abs, "isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
-    "signbit": np.signbit, "popcount": np.bitwise_count,
-    "clamp": lambda x, lo, hi: (np.fmin(np.fmax(x, lo), hi) if x.dtype.kind == "f"
-                                else np.minimum(np.maximum(x, lo), hi)),
-}
-
-
 def _math(fn: str, args: list[np.ndarray]) -> np.ndarray:
-    if fn in _OTHER_MATH:
-        return _OTHER_MATH[fn](*args)
-    if fn not in _FLOAT_MATH:
+    """Math intrinsics mean what the kernel interpreter (the kernel IR's semantics) says."""
+    impl = MATH_IMPL.get(fn)
+    if impl is None:
         raise NoCompute(f"math function '{fn}'")
-    dt = args[0].dtype
-    if dt.itemsize < 4:  # half and bfloat16 math runs in single precision, then rounds
-        return np.asarray(_FLOAT_MATH[fn](*(a.astype(np.float32) for a in args))).astype(dt)
-    return _FLOAT_MATH[fn](*args)
+    return np.asarray(impl(*args))
