@@ -102,6 +102,15 @@ class _Materialize(Exception):
         self.key = key
 
 
+class _Reorder(Exception):
+    """A stage with a reduction is read along loops (spatial `axes` of the nest) its index does
+    not use: with those loops innermost it would be computed once per element."""
+
+    def __init__(self, key: str, axes: list[int]):
+        super().__init__(key)
+        self.key, self.axes = key, axes
+
+
 def _dag(e: Expr) -> Iterator[Expr]:
     """Every node of an expression once, however often it is shared."""
     seen: set[int] = set()
@@ -235,22 +244,21 @@ class NestBuilder:
                    default=0)
 
     # -- nests -------------------------------------------------------------------------------
-    def nest(self, ref: StageRef) -> list[Stmt]:
-        """The loop nest storing stage `ref` into its output buffer."""
+    def nest(self, ref: StageRef, order: Sequence[int] | None = None) -> list[Stmt]:
+        """The loop nest storing stage `ref` into its output buffer, its loops over the axes
+        in `order` (default: the stage's own), outermost first."""
         st = ref.stage
         out = self.buffer(ref, write=True)
         self.frames = [_Frame()]
         self.computing = {ref.key}
         if 0 in st.shape:
             return []
-        env: dict[Var, Expr] = {}
-        for k, (axis, n) in enumerate(zip(st.axes, st.shape)):
-            if n == 1:
-                env[axis] = Const(0, INDEX)
-            else:
+        env: dict[Var, Expr] = {a: Const(0, INDEX) for a, n in zip(st.axes, st.shape) if n == 1}
+        for k in order if order is not None else range(len(st.axes)):
+            if st.shape[k] != 1:
                 v = Var(f"i{k}", INDEX)
-                env[axis] = v
-                self.push(v, n, spatial=True)
+                env[st.axes[k]] = v
+                self.push(v, st.shape[k], spatial=True)
         self.store_index = tuple(env[a] for a in st.axes)
         value = self.gen(st.body, self.context(ref.cd, st.body, env))
         self.emit(Store(out, self.store_index, value))
@@ -327,8 +335,11 @@ class NestBuilder:
             self.computing.add(src.key)
         elif src.has_reduce:
             direct = {i for i in index if isinstance(i, Var)}
-            if any(f.var not in direct for f in self.frames[1:level + 1]):
+            missing = [f for f in self.frames[1:level + 1] if f.var not in direct]
+            if any(not f.spatial for f in missing):
                 raise _Materialize(src.key)
+            if missing:   # these loops could go inside the statistic's: try that order
+                raise _Reorder(src.key, [int(f.var.name[1:]) for f in missing if f.var is not None])
         st = src.stage
         with self.at_level(level):
             value = self.gen(st.body, self.context(src.cd, st.body, dict(zip(st.axes, index))))
@@ -455,9 +466,20 @@ def _nests(group: GroupCompute, stored: list[StageRef], co: dict[str, str],
     for ref in stored:
         if ref.key in co:
             continue
-        b = NestBuilder(group, keys, names, schedule, co)
-        b.counter = counter
-        stmts = b.nest(ref)
+        order = list(range(len(ref.stage.axes)))
+        tried = {tuple(order)}
+        while True:
+            b = NestBuilder(group, keys, names, schedule, co)
+            b.counter = counter
+            try:
+                stmts = b.nest(ref, order)
+                break
+            except _Reorder as r:   # the loops the statistic does not use go innermost
+                order = [k for k in order if k not in r.axes] + [k for k in order
+                                                                  if k in r.axes]
+                if tuple(order) in tried:
+                    raise _Materialize(r.key) from None
+                tried.add(tuple(order))
         counter = b.counter
         out.append(_Nest(ref, stmts, b.inputs, b.read_stored, b.store_index,
                          [ref] + b.co_written))

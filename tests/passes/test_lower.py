@@ -142,14 +142,33 @@ def test_softmax_spelled_out_is_one_kernel() -> None:
     _one_kernel(run_both(g, "fuse,lower", rtol=1e-5, atol=1e-6))
 
 
-def test_softmax_along_a_leading_axis_stores_its_statistics() -> None:
-    """A row statistic read along the outer loop would be recomputed: it is stored, by a
-    kernel of its own, and read back."""
+def test_softmax_along_a_leading_axis_interchanges_the_loops() -> None:
+    """A column statistic read inside the loop over rows would be recomputed for every row:
+    the loop over rows goes inside instead."""
     g = onnx_graph([node("Softmax", ["x"], ["y"], axis=0)], {"x": (F32, [5, 4])}, ["y"])
-    g = run_both(g, "lower")
+    k = _one_kernel(run_both(g, "lower"))
+    assert [f.var.name for f in loops(k) if f.kind is not ForKind.SERIAL] == ["i1", "i0"]
+
+
+def test_stages_that_would_be_recomputed_are_stored() -> None:
+    """A matmul read inside another matmul's reduction, and group statistics read per channel
+    (c // channels-per-group), are stored by a kernel of their own and read back."""
+    g = onnx_graph([node("MatMul", ["x", "w"], ["m"]), node("MatMul", ["m", "w"], ["y"])],
+                   {"x": (F32, [3, 4])}, ["y"], {"w": f32(4, 4)})
+    inputs = random_inputs(g)
+    want = interpret(g, inputs)
+    body = Graph("matmul_matmul", [], list(g.outputs), {}, list(g.nodes))
+    outs = [Value("y", g.outputs[0].type)]
+    g.nodes = [Node("Fused", [g.inputs[0], *g.constants], outs, FusedAttrs(body, "by-hand"))]
+    g.outputs = outs
+    g = run_both(g, "lower", inputs)
     calls = kernel_calls(g)
-    assert len(calls) > 1
-    assert calls[-1].outputs == g.outputs
+    assert len(calls) == 2 and calls[0].outputs[0] in calls[1].inputs
+    assert calls[0].outputs[0].name.startswith("matmul_matmul_0_")   # a new value
+    np.testing.assert_allclose(interpret(g, inputs)[0], want[0], rtol=1e-5, atol=1e-5)
+    g = onnx_graph([node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=2)],
+                   {"x": (F32, [2, 4, 3])}, ["y"], {"s": f32(4), "b": f32(4)}, opset=21)
+    assert len(kernel_calls(run_both(g, "lower", rtol=1e-4, atol=1e-5))) == 2
 
 
 def test_transpose_reshape_chain() -> None:
