@@ -7,10 +7,13 @@ and binds it once, by a `let` in the outermost loop where e's variables are defi
 element-wise producer is computed once per element of its consumer, and a softmax's row maximum
 once per row, before the loop over the row. A reduction becomes an accumulator and serial loops.
 
-A stage with a reduction whose reader would compute one of its elements more than once (a
-matmul read inside another matmul's reduction, a row statistic along a leading axis) is stored
-instead; nests that read a stored stage go to a later kernel, so a group becomes one kernel, or a
-few whose intermediate results are new graph values.
+A stage with a reduction whose reader would compute one of its elements more than once gets
+the reader's loops that its index does not use moved inside (a softmax along a leading axis:
+column statistics first, then the loop down the column); where that cannot help (a matmul read
+inside another matmul's reduction, group statistics read per channel) the stage is stored. Nests
+that read a stored stage go to a later kernel, so a group becomes one kernel, or a few whose
+intermediate results are new graph values; a stored stage that a nest of its shape reads at its
+own index is computed and stored by that nest (co-stored), not by a nest of its own.
 """
 from __future__ import annotations
 
