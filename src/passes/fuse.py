@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import DlcError
 from ..ir import OPS, Graph, Node, TensorType, Value
 from ..ir.compute import NoCompute
 from ..ir.graph import reads
@@ -144,6 +145,9 @@ def op_kind(node: Node, consts: dict[Value, np.ndarray]) -> OpKind:
 
 @dataclass(eq=False)
 class Group:
+    """Nodes that will run as one kernel (in graph order), what anchors them, and the rules
+    that formed the group."""
+
     nodes: list[Node]
     kind: GroupKind | None          # None: an opaque node on its own
     moving_only: bool
@@ -164,7 +168,6 @@ class Fuse(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
         unknown = [r for r in self.rules if r not in RULES_BY_NAME]
         if unknown:
-            from ..errors import DlcError
             raise DlcError(f"fuse: no rule {', '.join(unknown)}; rules are "
                            f"{', '.join(RULES_BY_NAME)}")
         table = tuple(RULES_BY_NAME[r] for r in self.rules) if self.rules else FUSION_RULES
