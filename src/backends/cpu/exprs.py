@@ -140,6 +140,8 @@ class ExprEmitter:
         """A pointer to `lanes` consecutive lanes at `index` (typed as one value of them)."""
         b = self.b
         idx = [self.index_i64(i) for i in index]
+        if not idx:  # a rank-0 buffer: its one element
+            idx = [ir.Constant(T.I64, 0)]
         flat = idx[0]
         if ref.dims is not None:
             for d, i in zip(ref.dims[1:], idx[1:]):

@@ -288,3 +288,16 @@ def test_types_the_target_lacks_are_named_at_compile_time() -> None:
     k = parse_kernel("kernel @c(%x: c64* global rw) { %x[0] = %x[1] }")
     with pytest.raises(UnsupportedOp, match=r"kernel 'c': the cpu target has no c64 values"):
         compile_kernel(k)
+
+
+def test_rank0_buffers():
+    from dlc.ir.kernel import F32, KernelBuilder
+    # a rank-0 buffer is indexed by (): what lowering emits for scalar tensors
+    kb = KernelBuilder("scalar_add")
+    x = kb.buffer("x", F32, (), access="r")
+    y = kb.buffer("y", F32, (), access="w")
+    kb.store(y, (), x[()] + 1.0)
+    k = kb.finish()
+    xa, ya = np.array(2.5, np.float32), np.zeros((), np.float32)
+    compile_kernel(k).run([xa, ya])
+    assert float(ya) == 3.5
