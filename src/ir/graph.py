@@ -134,6 +134,17 @@ class Graph:
         self.nodes = list(nx.lexicographical_topological_sort(g, key=lambda n: order[n]))
 
 
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base_1`, `base_2`, ...: the first not in `taken`, which it is added to.
+    Names derived from what exists (not a global counter) print the same whatever ran before."""
+    name, k = base, 0
+    while name in taken:
+        k += 1
+        name = f"{base}_{k}"
+    taken.add(name)
+    return name
+
+
 def reads(node: Node) -> Iterator[Value]:
     """Values a node reads, including outer values read inside its subgraphs."""
     for v in node.inputs:

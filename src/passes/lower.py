@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import DlcError, UnsupportedOp
 from ..ir import OPS, Graph, Node, TensorType, Type, Value
 from ..ir.compute import NoCompute, TensorArg, build_compute
+from ..ir.graph import unique_name
 from ..ir.kernel.stmt import Kernel
 from ..ir.ops import InferCtx
 from ..ir.ops.kernel_call import KernelCallAttrs
@@ -233,12 +234,7 @@ class _Lowering:
         self.tables: dict[int, Value] = {}
 
     def fresh(self, base: str) -> str:
-        name, k = base, 0
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+        return unique_name(base, self.names)
 
     def used(self, v: Value) -> bool:
         return bool(self.readers.get(v)) or v in self.graph.outputs
@@ -304,13 +300,7 @@ class _Lowering:
         self.emit_rule(n, kernel)
 
     def fresh_kernel_name(self, base: str) -> str:
-        base = identifier(base)
-        name, k = base, 0
-        while name in self.kernel_names:
-            k += 1
-            name = f"{base}_{k}"
-        self.kernel_names.add(name)
-        return name
+        return unique_name(identifier(base), self.kernel_names)
 
     def emit(self, kernels: list[LoweredKernel], group: GroupCompute, node_name: str) -> None:
         """KernelCall nodes for `kernels`; stored stages that are not outputs of the group

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import DlcError
 from ..ir import OPS, Graph, Node, TensorType, Type, Value
+from ..ir.graph import unique_name
 from ..ir.ops import InferCtx
 from .fold import FoldPolicy, fold_node
 from .pattern import MatchContext, OpPat
@@ -236,13 +237,7 @@ class Driver(MatchContext):
 
         Derived from the graph alone (not a global counter), so passes print the same text
         whatever ran before them."""
-        base = _ident(base)
-        name, k = base, 0
-        while name in self.names:
-            k += 1
-            name = f"{base}_{k}"
-        self.names.add(name)
-        return name
+        return unique_name(_ident(base), self.names)
 
     def _index(self, g: Graph) -> None:
         self.graphs.append(g)
