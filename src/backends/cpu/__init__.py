@@ -19,6 +19,7 @@ from ...errors import UnsupportedOp
 from ...ir.kernel import Kernel
 from ...ir.verify import verify_kernel
 from ...options import CompileOptions
+from . import rules  # noqa: F401  (registers the cpu lowering rules)
 from .codegen import ModuleBuilder
 from .compiled import CompiledKernel
 from .jit import compile_ir, optimized_ir
