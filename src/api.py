@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,19 +110,53 @@ def _kernel_launcher(options: CompileOptions) -> Any:
 
 def compile_graph(graph: Graph, options: CompileOptions) -> GraphModule:
     from .passes import default_pipeline, run_passes
+    t0 = time.perf_counter()
     names = list(options.passes) if options.passes is not None else default_pipeline(options)
     graph = run_passes(graph, names, options)
     from .runtime.circuit import circuit_module, is_circuit_graph
     if is_circuit_graph(graph):
-        return circuit_module(graph, lambda g: _backend_executor(g, options), options.target)
-    return GraphModule(graph, _backend_executor(graph, options), options.target)
+        return circuit_module(graph, lambda g: _build(g, options).executor, options.target)
+    built = _build(graph, options)
+    built.info["compile_seconds"] = round(time.perf_counter() - t0, 3)
+    return GraphModule(built.graph, built.executor, options.target, built.info, built.payload)
 
 
-def _backend_executor(graph: Graph, options: CompileOptions) -> Any:
+@dataclass
+class _Built:
+    """What a backend made of a graph: its executor, the graph the module keeps (lowered, for
+    native targets), what `dlc compile` reports, and what an artifact must store."""
+
+    executor: Any
+    graph: Graph
+    info: dict[str, Any] = field(default_factory=dict)
+    payload: Any = None
+
+
+def _build(graph: Graph, options: CompileOptions) -> _Built:
     if options.target == "reference":
         from .backends.reference import compile_graph as ref
-        return ref(graph, options)
+        return _Built(ref(graph, options), graph)
+    if options.target == "cpu":
+        from .passes.specialize import is_static
+        if not is_static(graph):
+            return _Built(_specializing(graph, options), graph, {"specialized": "on first run"},
+                          lambda root: {"specialize": True})
+        from .backends.cpu.pipeline import compile_model, payload_writer
+        program, lowered, info = compile_model(graph, options)
+        return _Built(program, lowered, info, payload_writer(program))
     raise UnsupportedOp(f"target '{options.target}' is not available yet", target=options.target)
+
+
+def _specializing(graph: Graph, options: CompileOptions) -> Any:
+    """An executor that compiles `graph` for each new input signature (DESIGN: the callback
+    through which a module reaches the compiler)."""
+    from .passes.specialize import specialize
+    from .runtime.specialize import SpecializingExecutor
+
+    def compile_for(inputs: Any) -> tuple[Any, list[int]]:
+        static, bound = specialize(graph, inputs, options)
+        return _build(static, options).executor, bound
+    return SpecializingExecutor(compile_for)
 
 
 def load(path: str | Path, target: str | None = None) -> GraphModule | KernelModule:
@@ -157,9 +193,16 @@ def load(path: str | Path, target: str | None = None) -> GraphModule | KernelMod
         consts[name] = arr
     graph = parse_module((root / manifest["graph"]).read_text(), consts)
     options = make_options(target=art_target, passes=())
+    info = manifest.get("info")
     if manifest.get("kind") == "circuit":
         from .runtime.circuit import circuit_module
-        return circuit_module(graph, lambda g: _backend_executor(g, options), art_target,
-                              manifest.get("info"))
-    return GraphModule(graph, _backend_executor(graph, options), art_target,
-                       manifest.get("info"))
+        return circuit_module(graph, lambda g: _build(g, options).executor, art_target, info)
+    payload = manifest.get("payload") or {}
+    if payload.get("specialize"):
+        return GraphModule(graph, _specializing(graph, options), art_target, info,
+                           lambda root: {"specialize": True})
+    if art_target == "cpu":
+        from .backends.cpu.pipeline import load_program, payload_writer
+        program = load_program(graph, root, payload)
+        return GraphModule(graph, program, art_target, info, payload_writer(program))
+    return GraphModule(graph, _build(graph, options).executor, art_target, info)

@@ -27,9 +27,11 @@ class GraphModule:
     kind = "graph"
 
     def __init__(self, graph: Graph, executor: Executor, target: str,
-                 info: Mapping[str, Any] | None = None):
+                 info: Mapping[str, Any] | None = None,
+                 payload: Callable[[Path], dict[str, Any]] | None = None):
         self.graph, self.executor, self.target = graph, executor, target
         self.info = dict(info or {})
+        self.payload = payload  # writes the backend's files into an artifact (object code, ...)
 
     @property
     def input_names(self) -> list[str]:
@@ -68,7 +70,9 @@ class GraphModule:
 
     def save(self, path: str | Path,
              write_payload: Callable[[Path], dict[str, Any]] | None = None) -> None:
-        """Write the artifact directory; the backend writes its own files via `write_payload`."""
+        """Write the artifact directory; the backend writes its own files via `write_payload`
+        (by default the one it gave the module)."""
+        write_payload = write_payload or self.payload
         from ..ir.text import print_module
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)

@@ -66,7 +66,7 @@ class Engine:
 
     def __init__(self, obj: bytes, target: CpuTarget):
         llvm = llvm_binding()
-        self.object = obj
+        self.object, self.target = obj, target
         self._ee = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine(target))
         self._ee.add_object_file(llvm.ObjectFileRef.from_data(obj))
         self._ee.finalize_object()

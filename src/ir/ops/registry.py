@@ -32,6 +32,7 @@ class InferCtx:
         self.op, self.attrs, self.types, self.values = op, attrs, list(types), list(values)
         self.num_outputs, self.node_name = num_outputs, node_name
         self.out_values: dict[int, np.ndarray] = {}
+        self.asked: set[int] = set()  # inputs whose values the rule looked for (shape operands)
 
     def set_output_value(self, i: int, value: np.ndarray) -> None:
         """Publish output i's value when the types alone decide it (Shape, Size of static shapes),
@@ -49,6 +50,7 @@ class InferCtx:
         return i < len(self.types) and self.types[i] is not None
 
     def value(self, i: int) -> np.ndarray | None:
+        self.asked.add(i)
         return self.values[i] if i < len(self.values) else None
 
     def sym(self, hint: str = "d") -> Sym:
