@@ -25,6 +25,8 @@ _INT_BITS = {DType.I8: 8, DType.U8: 8, DType.I16: 16, DType.U16: 16, DType.I32: 
 def _lane_reg(d: DType) -> ir.Type:
     if d is DType.BOOL:
         return I1
+    if d.is_complex:  # opaque bits: kernels load, store and bitcast them to f32x2/f64x2
+        return ir.IntType(d.bits)
     if d in _INT_BITS:
         return ir.IntType(_INT_BITS[d])
     if d is DType.F16:
