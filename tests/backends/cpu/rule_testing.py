@@ -49,8 +49,8 @@ def run_natively(graph: Graph, inputs: list[np.ndarray]) -> list[np.ndarray]:
         for p, v in zip(ck.kernel.params, ins):
             if hasattr(p, "scope"):  # a buffer
                 if v is None:
-                    arr = np.zeros(p.shape and tuple(int(d.value) for d in p.shape) or 0,
-                                   p.elem.dtype.np)
+                    shape = tuple(int(d.value) for d in p.shape) if p.shape is not None else 0
+                    arr = np.zeros(shape, p.elem.dtype.np)  # () for a rank-0 buffer
                 else:
                     arr = np.array(env[v], dtype=p.elem.dtype.np, order="C", copy=True)
                 args.append(arr)
