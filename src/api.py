@@ -11,7 +11,7 @@ import numpy as np
 
 from .errors import ArtifactError, DlcError, UnsupportedOp
 from .ir import Graph
-from .options import DLC_VERSION, FRONTENDS, TARGETS, CompileOptions
+from .options import DEFAULT_TARGET, DLC_VERSION, FRONTENDS, TARGETS, CompileOptions
 from .runtime import GraphModule, KernelModule
 from .runtime.module import FORMAT_VERSION
 
@@ -19,7 +19,7 @@ __version__ = DLC_VERSION
 SUFFIXES = {".onnx": "onnx", ".cl": "opencl", ".cu": "cuda", ".qasm": "qasm"}
 
 
-def make_options(target: str = "reference", frontend: str | None = None,
+def make_options(target: str = DEFAULT_TARGET, frontend: str | None = None,
                  passes: Any = None, opt_level: int = 2, tune: bool = False,
                  threads: int | None = None, precision: str | None = None,
                  cache_dir: Any = None, defines: Any = None, base_dir: Any = None,
@@ -71,7 +71,7 @@ def import_graph(src: Any, options: CompileOptions) -> Graph:
     raise UnsupportedOp(f"the {kind} frontend is not available yet")
 
 
-def compile(src: Any, target: str = "reference", **kwargs: Any) -> GraphModule | KernelModule:
+def compile(src: Any, target: str = DEFAULT_TARGET, **kwargs: Any) -> GraphModule | KernelModule:
     """Compile a model (path, bytes, onnx.ModelProto), a circuit (.qasm) or OpenCL C / CUDA C
     kernels (.cl / .cu, or source text with frontend="opencl"|"cuda") for `target`; see
     CompileOptions."""
@@ -115,7 +115,7 @@ def compile_graph(graph: Graph, options: CompileOptions) -> GraphModule:
     graph = run_passes(graph, names, options)
     from .runtime.circuit import circuit_module, is_circuit_graph
     if is_circuit_graph(graph):
-        return circuit_module(graph, lambda g: _build(g, options).executor, options.target)
+        return circuit_module(graph, lambda g: _circuit_part(g, options), options.target)
     built = _build(graph, options)
     built.info["compile_seconds"] = round(time.perf_counter() - t0, 3)
     return GraphModule(built.graph, built.executor, options.target, built.info, built.payload)
@@ -145,6 +145,14 @@ def _build(graph: Graph, options: CompileOptions) -> _Built:
         program, lowered, info = compile_model(graph, options)
         return _Built(program, lowered, info, payload_writer(program))
     raise UnsupportedOp(f"target '{options.target}' is not available yet", target=options.target)
+
+
+def _circuit_part(graph: Graph, options: CompileOptions) -> Any:
+    """An executor for a part of a circuit (the module keeps using the graph: lower a copy)."""
+    if options.target != "reference":
+        from .passes.specialize import copy_graph
+        graph = copy_graph(graph)
+    return _build(graph, options).executor
 
 
 def _specializing(graph: Graph, options: CompileOptions) -> Any:
@@ -196,7 +204,7 @@ def load(path: str | Path, target: str | None = None) -> GraphModule | KernelMod
     info = manifest.get("info")
     if manifest.get("kind") == "circuit":
         from .runtime.circuit import circuit_module
-        return circuit_module(graph, lambda g: _build(g, options).executor, art_target, info)
+        return circuit_module(graph, lambda g: _circuit_part(g, options), art_target, info)
     payload = manifest.get("payload") or {}
     if payload.get("specialize"):
         return GraphModule(graph, _specializing(graph, options), art_target, info,

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import api
 from .errors import DlcError, InputError
-from .options import TARGETS
+from .options import DEFAULT_TARGET, TARGETS
 
 EXIT_USER, EXIT_INTERNAL = 1, 2
 
@@ -21,7 +21,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
-def _compile_args(p: argparse.ArgumentParser, target_default: str = "reference") -> None:
+def _compile_args(p: argparse.ArgumentParser, target_default: str = DEFAULT_TARGET) -> None:
     p.add_argument("--target", "-t", default=target_default, choices=TARGETS,
                    help=f"what to compile for (default {target_default})")
     p.add_argument("--frontend", choices=("onnx", "opencl", "cuda", "qasm"),
@@ -56,13 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--output", default="outputs.npz", help="where to write the outputs")
     p.add_argument("--repeat", type=int, default=1, help="runs to time (the median is shown)")
+    p.add_argument("--compare", choices=("reference",), metavar="reference",
+                   help="run on --target cpu and on the reference target and print, kernel "
+                        "call by kernel call, the largest difference of each value")
+    p.add_argument("--rtol", type=float, default=1e-4, help="--compare: relative tolerance")
+    p.add_argument("--atol", type=float, default=1e-6, help="--compare: absolute tolerance")
     _compile_args(p)
     _common(p)
 
     p = sub.add_parser("inspect", help="print the IR of a model, or draw its graph",
                        description="Print INPUT's IR as text, or draw the graph (dot/svg).")
     p.add_argument("input")
-    p.add_argument("--format", "-f", choices=("text", "dot", "svg"), default="text")
+    p.add_argument("--format", "-f", choices=("text", "dot", "svg"), default="text",
+                   help="text: the compiled IR; dot/svg: the graph with its fused groups")
     p.add_argument("-o", "--output", help="write to this file instead of standard output")
     _compile_args(p)
     _common(p)
@@ -107,7 +113,8 @@ def _opts(a: argparse.Namespace, **extra: Any) -> Any:
 def cmd_compile(a: argparse.Namespace) -> int:
     from .runtime import GraphModule, KernelModule
     t0 = time.perf_counter()
-    m = api.compile_source(a.input, _opts(a))
+    with _progress_bar():
+        m = api.compile_source(a.input, _opts(a))
     dt = time.perf_counter() - t0
     out = Path(a.output or Path(a.input).with_suffix(".dlc").name)
     m.save(out)
@@ -116,11 +123,65 @@ def cmd_compile(a: argparse.Namespace) -> int:
               f"{'; '.join(m[n].signature for n in m.kernel_names)}")
     else:
         assert isinstance(m, GraphModule)
-        print(f"compiled {a.input} for {m.target} in {dt:.2f} s: {len(m.graph.nodes)} nodes, "
-              f"{len(m.graph.ops())} distinct ops; inputs {', '.join(m.input_names)}; "
-              f"outputs {', '.join(m.output_names)}")
+        print(f"compiled {a.input} for {m.target} in {dt:.2f} s; inputs "
+              f"{', '.join(m.input_names)}; outputs {', '.join(m.output_names)}")
+        print(_summary(m))
     print(f"wrote {out}")
     return 0
+
+
+def _summary(m: Any) -> str:
+    """What a compiled graph is made of: kernels, fused groups, memory, time."""
+    info = m.info
+    if "kernels" not in info:
+        if info.get("specialized"):
+            return ("shapes depend on the inputs: kernels are compiled for each input signature "
+                    "on first run (and cached)")
+        return f"{len(m.graph.nodes)} nodes, {len(m.graph.ops())} distinct ops"
+    cached = " (object code from the cache)" if info.get("object_from_cache") else ""
+    return "\n".join([
+        f"kernels: {info['kernels']}; fused groups: {info['fused_groups']} "
+        f"(holding {info['fused_nodes']} nodes)",
+        info.get("memory", ""),
+        f"compile time: {info.get('compile_seconds', 0):.2f} s (lowering "
+        f"{info.get('lower_seconds', 0):.2f} s, code generation "
+        f"{info.get('codegen_seconds', 0):.2f} s{cached})"])
+
+
+class _progress_bar:  # noqa: N801 - a context manager that reads like a function
+    """A progress bar on stderr for compiles that take more than a moment (shown after 0.5 s,
+    removed when done)."""
+
+    DELAY = 0.5
+
+    def __enter__(self) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from . import progress
+        self.start = time.perf_counter()
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                            TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
+                            console=Console(stderr=True), transient=True)
+        self.tasks: dict[str, Any] = {}
+        self.shown = False
+        self.listen = progress.listening(self.update)
+        self.listen.__enter__()
+
+    def update(self, stage: str, done: int, total: int | None) -> None:
+        if not self.shown:
+            if time.perf_counter() - self.start < self.DELAY or not sys.stderr.isatty():
+                return
+            self.bar.start()
+            self.shown = True
+        if stage not in self.tasks:
+            self.tasks[stage] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[stage], completed=done, total=total)
+
+    def __exit__(self, *exc: object) -> None:
+        self.listen.__exit__(None, None, None)
+        if self.shown:
+            self.bar.stop()
 
 
 def _load_or_compile(a: argparse.Namespace) -> Any:
@@ -132,7 +193,25 @@ def _load_or_compile(a: argparse.Namespace) -> Any:
     return m
 
 
-def _read_inputs(a: argparse.Namespace, m: Any) -> dict[str, Any]:
+def _compare(a: argparse.Namespace) -> int:
+    from .compare import compare_targets, report
+    from .passes import default_pipeline, run_passes
+    if a.target != "cpu":
+        raise DlcError(f"--compare reference compares the cpu target with the reference; "
+                       f"--target {a.target} cannot be compared yet")
+    if Path(a.input).is_dir():
+        raise DlcError("--compare needs the model's source file, not a compiled artifact")
+    options = _opts(a)
+    graph = api.import_graph(a.input, options)
+    names = list(options.passes) if options.passes is not None else default_pipeline(options)
+    graph = run_passes(graph, names, options)
+    feeds = _read_inputs(a, graph)
+    text, bad = report(compare_targets(graph, feeds, options), a.rtol, a.atol)
+    sys.stdout.write(text)
+    return EXIT_USER if bad else 0
+
+
+def _read_inputs(a: argparse.Namespace, graph: Any) -> dict[str, Any]:
     feeds: dict[str, Any] = {}
     if a.inputs_npz:
         if not Path(a.inputs_npz).is_file():
@@ -150,10 +229,10 @@ def _read_inputs(a: argparse.Namespace, m: Any) -> dict[str, Any]:
             feeds[name] = np.load(fname, allow_pickle=False)
         except (OSError, ValueError) as e:
             raise InputError(f"--input {name}: cannot read '{fname}' ({e})") from None
-    missing = [n for n in m.input_names if n not in feeds]
+    missing = [v.name for v in graph.inputs if v.name not in feeds]
     if missing and a.random:
         rng = np.random.default_rng(a.seed)
-        for v in m.graph.inputs:
+        for v in graph.inputs:
             if v.name in missing:
                 feeds[v.name] = random_input(v.type, rng)
         missing = []
@@ -179,8 +258,10 @@ def random_input(t: Any, rng: np.random.Generator) -> np.ndarray:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
+    if a.compare:
+        return _compare(a)
     m = _load_or_compile(a)
-    feeds = _read_inputs(a, m)
+    feeds = _read_inputs(a, m.graph)
     times = []
     outs: dict[str, Any] = {}
     for _ in range(max(a.repeat, 1)):
@@ -214,11 +295,25 @@ def cmd_inspect(a: argparse.Namespace) -> int:
         text = _ir_text(graph)
     else:
         from .drawing import to_dot, to_svg
-        text = to_dot(graph)
+        text = to_dot(*_grouped(a))
         if a.format == "svg":
             text = to_svg(text)
     _emit(text, a.output)
     return 0
+
+
+def _grouped(a: argparse.Namespace) -> tuple[Any, dict[int, int]]:
+    """INPUT's optimized graph with the fused groups the target's compile forms, flattened for
+    drawing (a saved artifact: its graph as stored)."""
+    from .passes import default_pipeline, flatten_groups, run_passes
+    if Path(a.input).is_dir():
+        return flatten_groups(api.load(a.input).graph)  # type: ignore[union-attr]
+    options = _opts(a)
+    graph = api.import_graph(a.input, options)
+    names = list(options.passes) if options.passes is not None else default_pipeline(options)
+    if options.target != "reference" and "fuse" not in names:
+        names.append("fuse")
+    return flatten_groups(run_passes(graph, names, options))
 
 
 def cmd_opt(a: argparse.Namespace) -> int:

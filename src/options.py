@@ -8,7 +8,7 @@ from pathlib import Path
 DLC_VERSION = "0.1.0"
 TARGETS = ("reference", "cpu", "opencl", "cuda", "fpga")
 FRONTENDS = ("onnx", "opencl", "cuda", "qasm")
-DEFAULT_TARGET = "reference"
+DEFAULT_TARGET = "cpu"
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import progress
 from ..errors import DlcError, UnsupportedOp
 from ..ir import OPS, Graph, Node, TensorType, Type, Value
 from ..ir.compute import NoCompute, TensorArg, build_compute
@@ -240,13 +241,15 @@ class _Lowering:
         return bool(self.readers.get(v)) or v in self.graph.outputs
 
     def run(self) -> None:
-        for n in self.graph.nodes:
-            if n.op == "KernelCall":
-                self.out.append(n)
-            elif n.op == "Fused":
-                self.fused(n)
-            else:
-                self.single(n)
+        with progress.task("lower to kernels", len(self.graph.nodes)) as step:
+            for n in self.graph.nodes:
+                if n.op == "KernelCall":
+                    self.out.append(n)
+                elif n.op == "Fused":
+                    self.fused(n)
+                else:
+                    self.single(n)
+                step.advance()
         self.graph.nodes = self.out
 
     def fused(self, n: Node) -> None:

@@ -28,7 +28,7 @@ def test_symbolic_dims_stay_symbols():
     g = import_onnx(add_relu_model(shape=("N", 3)))
     assert g.inputs[0].type.shape == (Sym("N"), 3)
     assert g.outputs[0].type.shape == (Sym("N"), 3)
-    m = dlc.compile(add_relu_model(shape=("N", 3)))
+    m = dlc.compile(add_relu_model(shape=("N", 3)), target="reference")
     assert m(np.ones((5, 3), np.float32), np.ones(3, np.float32)).shape == (5, 3)
 
 
@@ -82,7 +82,7 @@ def test_external_data_inside_model_dir(tmp_path):
     m, raw = _external(tmp_path, "w.bin")
     (tmp_path / "w.bin").write_bytes(raw)
     onnx.save(m, tmp_path / "m.onnx")
-    out = dlc.compile(tmp_path / "m.onnx")(np.zeros(3, np.float32))
+    out = dlc.compile(tmp_path / "m.onnx", target="reference")(np.zeros(3, np.float32))
     np.testing.assert_array_equal(out, np.arange(3, dtype=np.float32))
 
 
@@ -117,7 +117,7 @@ def test_function_ops_without_a_declaration_are_expanded(monkeypatch):
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
     assert "Shrink" not in import_onnx(model).ops()
     x = np.array([-2, -1, 0, 1, 2], np.float32)
-    np.testing.assert_allclose(dlc.compile(model)(x), [-2, 0, 0, 0, 2])
+    np.testing.assert_allclose(dlc.compile(model, target="reference")(x), [-2, 0, 0, 0, 2])
 
 
 def test_model_local_functions_are_inlined():
@@ -133,5 +133,6 @@ def test_model_local_functions_are_inlined():
         helper.make_opsetid("", 17), helper.make_opsetid("custom", 1)])
     graph = import_onnx(model)
     assert [n.op for n in graph.nodes] == ["Add", "Relu"]
-    out = dlc.compile(model)(np.array([1, -2, 3], np.float32), np.ones(3, np.float32))
+    out = dlc.compile(model, target="reference")(np.array([1, -2, 3], np.float32),
+                                                 np.ones(3, np.float32))
     np.testing.assert_array_equal(out, [2, 0, 4])

@@ -12,9 +12,9 @@ from dlc.errors import ArtifactError, InputError
 from helpers import add_relu_model
 
 
-@pytest.fixture
-def module():
-    return dlc.compile(add_relu_model())
+@pytest.fixture(params=["cpu", "reference"])
+def module(request):
+    return dlc.compile(add_relu_model(), target=request.param)
 
 
 def test_run_and_call_agree(module):
@@ -41,8 +41,9 @@ def test_wrong_dtype_and_shape(module):
         module(np.zeros((2, 3), np.float32))
 
 
-def test_symbol_bound_consistently():
-    m = dlc.compile(add_relu_model(shape=("N", "C")))
+@pytest.mark.parametrize("target", ["cpu", "reference"])
+def test_symbol_bound_consistently(target):
+    m = dlc.compile(add_relu_model(shape=("N", "C")), target=target)
     with pytest.raises(InputError, match="'C'"):
         m(np.zeros((2, 3), np.float32), np.zeros(4, np.float32))
 
@@ -52,7 +53,7 @@ def test_save_load_round_trip(module, tmp_path):
     y = np.ones(3, np.float32)
     module.save(tmp_path / "m.dlc")
     manifest = json.loads((tmp_path / "m.dlc" / "manifest.json").read_text())
-    assert manifest["target"] == "reference" and manifest["format_version"] == 1
+    assert manifest["target"] == module.target and manifest["format_version"] == 1
     assert manifest["dlc_version"] == dlc.__version__
     m2 = dlc.load(tmp_path / "m.dlc")
     np.testing.assert_array_equal(m2(x, y), module(x, y))
@@ -62,8 +63,9 @@ def test_save_load_round_trip(module, tmp_path):
 def test_load_refuses_other_format_and_target(module, tmp_path):
     art = tmp_path / "m.dlc"
     module.save(art)
-    with pytest.raises(ArtifactError, match="compiled for target 'reference'"):
-        dlc.load(art, target="cpu")
+    other = "cpu" if module.target == "reference" else "reference"
+    with pytest.raises(ArtifactError, match=f"compiled for target '{module.target}'"):
+        dlc.load(art, target=other)
     mf = art / "manifest.json"
     data = json.loads(mf.read_text())
     data["format_version"] = 99

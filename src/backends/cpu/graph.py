@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
+from ... import progress
 from ...errors import DlcError, InputError, UnsupportedOp
 from ...ir import Graph, TensorType, Value
 from ...ir.kernel import Buffer, Kernel, MemScope
@@ -88,7 +89,9 @@ def check_lowered(graph: Graph) -> None:
                                 f"is {v.type}", target=TARGET)
 
 
-def layout(graph: Graph) -> Layout:
+def layout(graph: Graph, reuse: bool = True) -> Layout:
+    """The layout of a lowered graph: buffers shared by liveness (the memory plan), or with
+    `reuse=False` a buffer of its own for every value (so that all can be read afterwards)."""
     lay = Layout()
     for v in graph.inputs:
         lay.slots.setdefault(v, len(lay.slots))
@@ -98,12 +101,19 @@ def layout(graph: Graph) -> Layout:
     for v in graph.constants:
         if v not in lay.slots:
             lay.slots[v] = len(lay.slots)
-    plan = memory_plan(graph) or plan_memory(graph, ALIGN)
-    starts = np.cumsum([0, *(-(-b // ALIGN) * ALIGN for b in plan.slot_bytes)])
-    for v, s in plan.slot_of.items():
-        if v not in lay.slots:
-            lay.offsets[v] = int(starts[s])
-    lay.arena_bytes = int(starts[-1])
+    plan = (memory_plan(graph) or plan_memory(graph, ALIGN)) if reuse else None
+    if plan is not None:
+        starts = np.cumsum([0, *(-(-b // ALIGN) * ALIGN for b in plan.slot_bytes)])
+        for v, s in plan.slot_of.items():
+            if v not in lay.slots:
+                lay.offsets[v] = int(starts[s])
+        lay.arena_bytes = int(starts[-1])
+    else:
+        for n in graph.nodes:
+            for v in n.outputs:
+                if v not in lay.slots and v not in lay.offsets:
+                    lay.offsets[v] = lay.arena_bytes
+                    lay.arena_bytes += -(-_value_bytes(v) // ALIGN) * ALIGN
     lay.table_size = len(lay.slots) + 1
     lay.plan = plan
     return lay
@@ -171,19 +181,22 @@ class _GraphEmitter:
         self.b.ret_void()
 
 
-def graph_ir(graph: Graph, target: CpuTarget) -> tuple[str, Layout]:
+def graph_ir(graph: Graph, target: CpuTarget, reuse: bool = True) -> tuple[str, Layout]:
     """The LLVM IR of a lowered graph's kernels and its `dlc_graph` entry, and its layout."""
     check_lowered(graph)
-    lay = layout(graph)
+    lay = layout(graph, reuse)
     mb = ModuleBuilder(target, graph.name or "graph")
     entries: list[str] = []
-    for n in graph.nodes:
-        k: Kernel = n.attrs.kernel
-        try:
-            entries.append(mb.add_kernel(k))
-        except UnsupportedOp as e:
-            raise UnsupportedOp(f"the cpu target cannot compile kernel '{k.name}' of node "
-                                f"'{n.name}': {e}", op=e.op, node=n.name, target=TARGET) from None
+    with progress.task("generate LLVM IR", len(graph.nodes)) as step:
+        for n in graph.nodes:
+            k: Kernel = n.attrs.kernel
+            try:
+                entries.append(mb.add_kernel(k))
+            except UnsupportedOp as e:
+                raise UnsupportedOp(f"the cpu target cannot compile kernel '{k.name}' of node "
+                                    f"'{n.name}': {e}", op=e.op, node=n.name,
+                                    target=TARGET) from None
+            step.advance()
     em = _GraphEmitter(mb, lay, entries)
     for n, entry in zip(graph.nodes, entries):
         em.call(n.attrs, n.inputs, n.outputs, entry)
@@ -252,12 +265,27 @@ class GraphProgram:
             result.append(a if not any(a is r for r in result) else a.copy())
         return result
 
+    def values(self) -> dict[str, np.ndarray]:
+        """Every intermediate value of the last run, by name — only for a program compiled with
+        `reuse=False` (`dlc run --compare`), where no two values share bytes."""
+        if self.layout.plan is not None:
+            raise DlcError("values() needs a program compiled with reuse=False")
+        out = {}
+        for v, off in self.layout.offsets.items():
+            t = v.type
+            assert isinstance(t, TensorType)
+            raw = self._arena[off:off + _value_bytes(v)]
+            out[v.name] = raw.view(t.dtype.np).reshape(t.static_shape).copy()
+        return out
+
 
 def compile_graph(graph: Graph, target: CpuTarget, opt_level: int = 3, threads: int | None = None,
-                  cache_dir: Any = None) -> GraphProgram:
-    """Compile a lowered graph (every node a KernelCall) for `target`."""
-    text, lay = graph_ir(graph, target)
-    engine, cached = compile_ir(text, target, opt_level, cache_dir)
+                  cache_dir: Any = None, reuse: bool = True) -> GraphProgram:
+    """Compile a lowered graph (every node a KernelCall) for `target`; `reuse=False` keeps every
+    value in a buffer of its own (see GraphProgram.values)."""
+    text, lay = graph_ir(graph, target, reuse)
+    with progress.task(f"LLVM -O{opt_level} and code generation"):
+        engine, cached = compile_ir(text, target, opt_level, cache_dir)
     return GraphProgram(graph, engine, lay, threads or target.cores, cached)
 
 
