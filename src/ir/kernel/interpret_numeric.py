@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 from ..dtype import DType
@@ -119,7 +120,7 @@ def cast(x: Value, src: ScalarType, dst: ScalarType) -> Value:
         return np.not_equal(x, 0)
     a = np.asarray(x)
     if src.is_float and dst.is_int:
-        info = np.iinfo(dt)
+        info = ml_dtypes.iinfo(dt)  # numpy's iinfo does not know int4 / int2
         t = np.trunc(a.astype(np.float64))
         big = t >= float(info.max) + 1.0
         small = t < float(info.min)
