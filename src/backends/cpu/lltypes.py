@@ -4,8 +4,13 @@ A value of a kernel type lives in a register as `reg_type` and in memory as `mem
 in registers and one byte in memory (numpy's bool); bf16 is a float in registers (always holding
 a value representable in bf16: every bf16 result is rounded) and 16 bits in memory; f16 is LLVM's
 half. A vector type is an LLVM vector of its lane type; in memory its lanes are packed.
+The narrow floats (float8, float6, float4) are floats in registers like bf16 (holding values the
+type represents) and one byte of code in memory; int4/uint4/int2/uint2 are LLVM's i4/i2 in
+registers and one byte in memory, the code in its low bits (ml_dtypes' layouts).
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from llvmlite import ir
 
@@ -19,7 +24,38 @@ VOID = ir.VoidType()
 I8P = ir.PointerType(I8)
 
 _INT_BITS = {DType.I8: 8, DType.U8: 8, DType.I16: 16, DType.U16: 16, DType.I32: 32,
-             DType.U32: 32, DType.I64: 64, DType.U64: 64}
+             DType.U32: 32, DType.I64: 64, DType.U64: 64, DType.I4: 4, DType.U4: 4,
+             DType.I2: 2, DType.U2: 2}
+
+
+@dataclass(frozen=True)
+class MiniFloat:
+    """A float format of at most 8 bits: sign, `ebits` exponent bits, `mbits` mantissa bits.
+    `top` is the largest finite magnitude's code; `nan` how NaN is encoded: "ones" (e4m3fn:
+    S.1111.111), "ieee" (exponent all ones, mantissa not 0; inf above top), "neg0" (the fnuz
+    types: the code of -0) or "none" (NaN becomes a zero of the other sign, out of range values
+    saturate, as ml_dtypes converts)."""
+
+    ebits: int
+    mbits: int
+    bias: int
+    top: int
+    nan: str
+
+    @property
+    def sign_shift(self) -> int:
+        return self.ebits + self.mbits
+
+
+MINIFLOATS = {
+    DType.F8E4M3FN: MiniFloat(4, 3, 7, 0x7E, "ones"),
+    DType.F8E4M3FNUZ: MiniFloat(4, 3, 8, 0x7F, "neg0"),
+    DType.F8E5M2: MiniFloat(5, 2, 15, 0x7B, "ieee"),
+    DType.F8E5M2FNUZ: MiniFloat(5, 2, 16, 0x7F, "neg0"),
+    DType.F6E2M3: MiniFloat(2, 3, 1, 0x1F, "none"),
+    DType.F6E3M2: MiniFloat(3, 2, 3, 0x1F, "none"),
+    DType.F4E2M1: MiniFloat(2, 1, 1, 0x07, "none"),
+}
 
 
 def _lane_reg(d: DType) -> ir.Type:
@@ -31,16 +67,16 @@ def _lane_reg(d: DType) -> ir.Type:
         return ir.IntType(_INT_BITS[d])
     if d is DType.F16:
         return HALF
-    if d in (DType.F32, DType.BF16):
+    if d in (DType.F32, DType.BF16) or d in MINIFLOATS:
         return FLOAT
     if d is DType.F64:
         return DOUBLE
-    raise UnsupportedOp(f"the cpu target has no {d} values (it handles bool, 8- to 64-bit ints, "
-                        "f16, bf16, f32 and f64)", target="cpu")
+    raise UnsupportedOp(f"the cpu target has no {d} values (it handles bool, 2- to 64-bit ints, "
+                        "float4/6/8 (not e8m0), f16, bf16, f32 and f64)", target="cpu")
 
 
 def _lane_mem(d: DType) -> ir.Type:
-    if d is DType.BOOL:
+    if d is DType.BOOL or d in MINIFLOATS or d.bits < 8:
         return I8
     if d is DType.BF16:
         return I16
@@ -65,7 +101,7 @@ def mem_type(t: ScalarType) -> ir.Type:
 
 
 def lane_bytes(t: ScalarType) -> int:
-    return 1 if t.dtype is DType.BOOL else t.dtype.bits // 8
+    return 1 if t.dtype is DType.BOOL or t.dtype.bits < 8 else t.dtype.bits // 8
 
 
 def is_signed_int(t: ScalarType) -> bool:
@@ -122,6 +158,10 @@ def from_mem(b: ir.IRBuilder, v: ir.Value, t: ScalarType) -> ir.Value:
     if t.dtype is DType.BF16:
         wide = b.zext(v, vec(I32, t.lanes))
         return b.bitcast(b.shl(wide, int_const_like(wide, 16)), reg_type(t))
+    if t.dtype in MINIFLOATS:
+        return decode_minifloat(b, v, MINIFLOATS[t.dtype])
+    if t.is_int and t.dtype.bits < 8:  # the code's low bits; the rest of the byte is ignored
+        return b.trunc(v, reg_type(t))
     return v
 
 
@@ -132,6 +172,10 @@ def to_mem(b: ir.IRBuilder, v: ir.Value, t: ScalarType) -> ir.Value:
     if t.dtype is DType.BF16:
         bits = b.bitcast(v, vec(I32, t.lanes))
         return b.trunc(b.lshr(bits, int_const_like(bits, 16)), mem_type(t))
+    if t.dtype in MINIFLOATS:
+        return encode_minifloat(b, v, MINIFLOATS[t.dtype])
+    if t.is_int and t.dtype.bits < 8:  # ml_dtypes keeps the rest of the byte 0, signed or not
+        return b.zext(v, mem_type(t))
     return v
 
 
@@ -172,6 +216,11 @@ def f64_to_f16(b: ir.IRBuilder, d: ir.Value, lanes: int) -> ir.Value:
 
 def _float_to_float(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> ir.Value:
     lanes = dst.lanes
+    if src.dtype in MINIFLOATS:  # its registers are floats
+        src = ScalarType(DType.F32, lanes)
+    if dst.dtype in MINIFLOATS:  # through float, as ml_dtypes (the reference) does
+        return round_minifloat(b, _float_to_float(b, v, src, ScalarType(DType.F32, lanes)),
+                               dst.dtype)
     if dst.dtype is DType.BF16:
         if src.dtype is DType.F64:  # through float, as ml_dtypes (the reference) does
             v = b.fptrunc(v, vec(FLOAT, lanes))
@@ -215,6 +264,8 @@ def convert(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> i
     if src.is_int:  # int -> float
         to = vec(DOUBLE, dst.lanes) if dst.dtype is DType.BF16 else dt
         f = b.sitofp(v, to) if src.dtype.is_signed else b.uitofp(v, to)
+        if dst.dtype in MINIFLOATS:  # only values beyond every narrow float's range round twice
+            return round_minifloat(b, f, dst.dtype)
         if dst.dtype is DType.BF16:
             return _float_to_float(b, f, ScalarType(DType.F64, dst.lanes), dst)
         return f
@@ -236,3 +287,86 @@ def bitcast(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> i
     m = bits if isinstance(mem_type(dst), ir.IntType) and mem_type(dst) == bits.type \
         else b.bitcast(bits, mem_type(dst))
     return from_mem(b, m, dst)
+
+
+# -- narrow floats: codes <-> floats by bit manipulation -----------------------------------------
+
+def _i32(x: ir.Value, value: int) -> ir.Constant:
+    return int_const_like(x, value - (1 << 32) if value >= 1 << 31 else value)
+
+
+def encode_minifloat(b: ir.IRBuilder, v: ir.Value, f: MiniFloat) -> ir.Value:
+    """The i8 code of the float (or float vector) `v` in format `f`, rounded to nearest even as
+    ml_dtypes converts: beyond the largest finite value, inf ("ieee"), NaN ("ones", "neg0") or
+    the largest value ("none")."""
+    lanes = v.type.count if isinstance(v.type, ir.VectorType) else 1
+    it = vec(I32, lanes)
+    u = b.bitcast(v, it)
+    sign = b.lshr(u, _i32(u, 31))
+    a = b.and_(u, _i32(u, 0x7FFFFFFF))
+    drop = 23 - f.mbits
+    # normal results: round the dropped mantissa bits to even in the integer bits, a carry
+    # moving into the exponent, then rebias
+    odd = b.and_(b.lshr(a, _i32(a, drop)), _i32(a, 1))
+    r = b.add(b.add(a, _i32(a, (1 << (drop - 1)) - 1)), odd)
+    normal = b.sub(b.lshr(r, _i32(r, drop)), _i32(r, (127 - f.bias) << f.mbits))
+    # subnormal results: adding 2^k whose ulp is the format's least subnormal makes the float
+    # adder round the magnitude to a multiple of it, in the low mantissa bits (ties to even)
+    magic = ((127 - f.bias) + drop + 1) << 23
+    summed = b.fadd(b.bitcast(a, v.type), b.bitcast(_i32(a, magic), v.type))
+    sub = b.sub(b.bitcast(summed, it), _i32(a, magic))
+    is_sub = b.icmp_unsigned("<", a, _i32(a, (128 - f.bias) << 23))
+    mag = b.select(is_sub, sub, normal)
+    is_nan = b.icmp_unsigned(">", a, _i32(a, 0x7F800000))
+    over = b.icmp_unsigned(">", mag, _i32(a, f.top))
+    signed_bit = b.shl(sign, _i32(sign, f.sign_shift))
+    exp_ones = ((1 << f.ebits) - 1) << f.mbits
+    if f.nan == "ieee":
+        mag = b.select(over, _i32(a, exp_ones), mag)
+        mag = b.select(is_nan, _i32(a, exp_ones | 1 << (f.mbits - 1)), mag)
+        code = b.or_(signed_bit, mag)
+    elif f.nan == "ones":
+        mag = b.select(b.or_(over, is_nan), _i32(a, (1 << f.sign_shift) - 1), mag)
+        code = b.or_(signed_bit, mag)
+    elif f.nan == "neg0":  # no -0: a zero magnitude drops the sign; NaN is the -0 code
+        code = b.select(b.icmp_unsigned("==", mag, _i32(a, 0)), mag, b.or_(signed_bit, mag))
+        code = b.select(b.or_(over, is_nan), _i32(a, 1 << f.sign_shift), code)
+    else:
+        mag = b.select(over, _i32(a, f.top), mag)
+        code = b.or_(signed_bit, mag)
+        flipped = b.shl(b.xor(sign, _i32(sign, 1)), _i32(sign, f.sign_shift))
+        code = b.select(is_nan, flipped, code)
+    return b.trunc(code, vec(I8, lanes))
+
+
+def decode_minifloat(b: ir.IRBuilder, code: ir.Value, f: MiniFloat) -> ir.Value:
+    """The float (or float vector) an i8 code of format `f` stands for (exact); bits above the
+    format's width are ignored."""
+    lanes = code.type.count if isinstance(code.type, ir.VectorType) else 1
+    it, ft = vec(I32, lanes), vec(FLOAT, lanes)
+    c = b.zext(code, it)
+    sign = b.and_(b.lshr(c, _i32(c, f.sign_shift)), _i32(c, 1))
+    mag = b.and_(c, _i32(c, (1 << f.sign_shift) - 1))
+    normal = b.add(b.shl(mag, _i32(mag, 23 - f.mbits)), _i32(mag, (127 - f.bias) << 23))
+    least = ir.Constant(FLOAT, 2.0 ** (1 - f.bias - f.mbits))
+    tiny = b.fmul(b.uitofp(mag, ft), least if lanes == 1 else ir.Constant(ft, [least] * lanes))
+    bits = b.select(b.icmp_unsigned("<", mag, _i32(mag, 1 << f.mbits)), b.bitcast(tiny, it),
+                    normal)
+    nan = _i32(c, 0x7FC00000)
+    exp_ones = ((1 << f.ebits) - 1) << f.mbits
+    if f.nan == "ieee":
+        bits = b.select(b.icmp_unsigned(">=", mag, _i32(c, exp_ones)), _i32(c, 0x7F800000), bits)
+        bits = b.select(b.icmp_unsigned(">", mag, _i32(c, exp_ones)), nan, bits)
+    elif f.nan == "ones":
+        bits = b.select(b.icmp_unsigned("==", mag, _i32(c, (1 << f.sign_shift) - 1)), nan, bits)
+    elif f.nan == "neg0":
+        is_nan = b.icmp_unsigned("==", b.and_(c, _i32(c, (2 << f.sign_shift) - 1)),
+                                 _i32(c, 1 << f.sign_shift))
+        bits = b.select(is_nan, nan, bits)
+    return b.bitcast(b.or_(bits, b.shl(sign, _i32(sign, 31))), ft)
+
+
+def round_minifloat(b: ir.IRBuilder, v: ir.Value, d: DType) -> ir.Value:
+    """A float (or float vector) rounded to the nearest value of the narrow float type `d`."""
+    f = MINIFLOATS[d]
+    return decode_minifloat(b, encode_minifloat(b, v, f), f)

