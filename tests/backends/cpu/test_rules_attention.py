@@ -1,0 +1,120 @@
+"""cpu rules of the attention family (src/backends/cpu/rules/attention.py): Attention on the ONNX
+conformance cases, interpreted and native against their expected outputs, and one-node graphs for
+what those cases miss (softmax_precision wider and narrower than the input, bfloat16 rows long
+enough for the pairwise sum, float64, windows with a KV cache and a short mask), against the op's
+reference."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import ml_dtypes
+import numpy as np
+import pytest
+from rule_testing import check_case, close, run_natively
+
+import dlc.backends.cpu  # noqa: F401 - registers the cpu rules
+from dlc.ir import interpret
+from dlc.passes import run_passes
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "passes"))
+from lowering_testing import one_node_graph  # noqa: E402
+
+
+def _attention_cases() -> list[str]:
+    four = ["", "_fp16", "_gqa", "_diff_heads_sizes", "_scaled", "_gqa_scaled",
+            "_diff_heads_sizes_scaled", "_causal", "_gqa_causal", "_diff_heads_sizes_causal",
+            "_attn_mask", "_attn_mask_3d", "_attn_mask_3d_causal", "_attn_mask_4d",
+            "_attn_mask_4d_causal", "_attn_mask_bool", "_attn_mask_bool_4d", "_gqa_attn_mask",
+            "_diff_heads_sizes_attn_mask", "_with_past_and_present",
+            "_gqa_with_past_and_present", "_gqa_with_past_and_present_fp16",
+            "_diff_heads_with_past_and_present", "_diff_heads_with_past_and_present_mask3d",
+            "_diff_heads_with_past_and_present_mask4d", "_softcap", "_gqa_softcap",
+            "_diff_heads_sizes_softcap", "_with_qk_matmul", "_with_qk_matmul_bias",
+            "_with_qk_matmul_softcap", "_with_qk_matmul_softmax",
+            "_with_past_and_present_qk_matmul_bias",
+            "_with_past_and_present_qk_matmul_bias_3d_mask",
+            "_with_past_and_present_qk_matmul_bias_4d_mask",
+            "_with_past_and_present_qk_matmul_bias_3d_mask_causal",
+            "_with_past_and_present_qk_matmul_bias_4d_mask_causal",
+            "_with_past_and_present_qk_matmul", "_diff_heads_mask4d_padded_kv", "_causal_bf16",
+            "_causal_fp16", "_padded_kv_bf16", "_causal_padded_kv_bf16",
+            "_attn_mask_causal_bf16", "_softcap_neginf_mask", "_softcap_neginf_mask_poison",
+            "_gqa_causal_nonpad_decode", "_gqa_causal_nonpad_decode_fp16",
+            "_causal_nonpad_continued_prefill", "_causal_with_past_and_present",
+            "_causal_nonpad_negative_offset_structural_empty",
+            "_causal_nonpad_attn_mask_composition", "_causal_nonpad_batch_prefill"]
+    three = ["", "_gqa", "_diff_heads_sizes", "_scaled", "_gqa_scaled",
+             "_diff_heads_sizes_scaled", "_causal", "_gqa_causal", "_diff_heads_sizes_causal",
+             "_attn_mask", "_gqa_attn_mask", "_diff_heads_sizes_attn_mask", "_softcap",
+             "_gqa_softcap", "_diff_heads_sizes_softcap", "_with_past_and_present",
+             "_gqa_with_past_and_present", "_diff_heads_with_past_and_present",
+             "_with_past_and_present_qk_matmul", "_with_past_and_present_qk_matmul_bias",
+             "_with_past_and_present_qk_matmul_softcap",
+             "_with_past_and_present_qk_matmul_softmax", "_transpose_verification",
+             "_causal_bf16", "_local_window"]
+    other = ["causal_boolmask_nan_robustness", "23_boolmask_fullymasked_row_nan_robustness",
+             "23_fullymasked_qk_matmul_output_mode3_zero",
+             "24_fullymasked_qk_matmul_output_mode3_zero",
+             "24_qk_matmul_output_mode3_softmax_precision", "local_window",
+             "bidirectional_window", "local_window_default", "local_window_rank1_boolean_mask",
+             "local_window_with_past", "local_window_ext_cache_rank3_head_mask",
+             "local_window_ext_cache_rank4_batch_mask", "local_window_ext_cache_rank2_mask",
+             "local_window_ext_cache_float16_mask", "local_window_gqa_rank4_mask"]
+    return ([f"test_attention_4d{c}" for c in four] + [f"test_attention_3d{c}" for c in three]
+            + [f"test_attention_{c}" for c in other])
+
+
+CASES = _attention_cases()
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_conformance_case(name: str) -> None:
+    check_case(name)
+
+
+def lowered_one_node(op: str, attrs: dict[str, Any], inputs: list[np.ndarray | None],
+                     outputs: int, rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """One `op` node lowered for cpu by its rule: interpreted and native runs give what the
+    op's reference gives."""
+    g, feed = one_node_graph(op, attrs, inputs, (), outputs)
+    want = interpret(g, feed)
+    g = run_passes(g, "lower{target=cpu}", verify_each=True)
+    assert [n.op for n in g.nodes] == ["KernelCall"]
+    for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
+        for k, (x, w) in enumerate(zip(got, want)):
+            assert close(x, w, rtol, atol), f"{op}: output {k} differs ({how})\n{x}\n{w}"
+
+
+RNG = np.random.default_rng(0)
+
+
+def rand(*shape: int, dtype: Any = np.float32) -> np.ndarray:
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+@pytest.mark.parametrize("precision, mode", [(11, 3), (10, 3), (1, 2)])
+def test_attention_softmax_precision(precision: int, mode: int) -> None:
+    # float32 inputs with the softmax in float64 or float16; a float mask shorter than the keys
+    lowered_one_node("Attention", {"softmax_precision": precision, "qk_matmul_output_mode": mode},
+                     [rand(2, 2, 3, 4), rand(2, 2, 5, 4), rand(2, 2, 5, 3), rand(3, 4)], 4,
+                     rtol=1e-3, atol=1e-4)
+
+
+def test_attention_bf16_long_rows() -> None:
+    # 20 keys: the bfloat16 row sum is taken pairwise, as the reference takes it
+    bf = ml_dtypes.bfloat16
+    lowered_one_node("Attention", {"qk_matmul_output_mode": 3, "softcap": 2.0},
+                     [rand(1, 2, 3, 4, dtype=bf), rand(1, 1, 20, 4, dtype=bf),
+                      rand(1, 1, 20, 4, dtype=bf)], 4, rtol=0, atol=0)
+
+
+def test_attention_float64_windows_with_cache() -> None:
+    # 3-D float64 inputs with a KV cache, both windows and a bool mask shorter than the keys
+    mask = RNG.random((2, 1, 3, 6)) < 0.8
+    lowered_one_node("Attention", {"q_num_heads": 4, "kv_num_heads": 2, "left_window_size": 2,
+                                   "right_window_size": 1, "scale": 0.3},
+                     [rand(2, 3, 16, dtype=np.float64), rand(2, 3, 8, dtype=np.float64),
+                      rand(2, 3, 6, dtype=np.float64), mask, rand(2, 2, 4, 4, dtype=np.float64),
+                      rand(2, 2, 4, 3, dtype=np.float64)], 3)
