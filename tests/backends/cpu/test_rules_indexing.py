@@ -10,9 +10,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from rule_testing import check_case, close, run_natively
+from rule_testing import (
+    PIPELINE,
+    check_case,
+    close,
+    conformance_case,
+    run_natively,
+    to_value,
+)
 
 import dlc.backends.cpu  # noqa: F401 - registers the cpu rules
+from dlc.api import import_graph, make_options
 from dlc.ir import interpret
 from dlc.passes import run_passes
 
@@ -20,6 +28,13 @@ sys.path.insert(0, str(Path(__file__).parents[2] / "passes"))
 from lowering_testing import one_node_graph  # noqa: E402
 
 CASES = [
+    *(f"test_scatter_{c}" for c in ("without_axis", "with_axis")),
+    *(f"test_scatter_elements_{c}" for c in (
+        "without_axis", "with_axis", "with_negative_indices", "with_duplicate_indices",
+        "with_reduction_mul", "with_reduction_max", "with_reduction_min")),
+    *(f"test_scatternd{c}" for c in (
+        "", "_add", "_multiply", "_max", "_min", "_max_with_element_indices",
+        "_min_with_element_indices")),
     *(f"test_{op}_{c}" for op in ("cumsum", "cumprod") for c in (
         "1d", "1d_exclusive", "1d_reverse", "1d_reverse_exclusive", "2d_axis_0", "2d_axis_1",
         "2d_negative_axis", "2d_int32", "1d_int32_exclusive")),
@@ -29,6 +44,39 @@ CASES = [
 @pytest.mark.parametrize("name", CASES)
 def test_conformance_case(name: str) -> None:
     check_case(name)
+
+
+# cases whose shape operands are graph inputs: lowered with those operands made constants (their
+# values from the case), as value specialization will make them
+DYNAMIC_CASES = {
+    **{f"test_top_k{c}": (1,) for c in (
+        "", "_uint64", "_same_values", "_same_values_largest", "_same_values_2d", "_smallest",
+        "_negative_axis")},
+}
+
+
+@pytest.mark.parametrize("name", sorted(DYNAMIC_CASES))
+def test_conformance_case_constant_operands(name: str) -> None:
+    import onnx
+    from onnx import numpy_helper
+    case = conformance_case(name)
+    for inputs, outputs in case.data_sets:
+        model = onnx.ModelProto()
+        model.CopyFrom(case.model)
+        graph_inputs = [v for v in model.graph.input]
+        feed = []
+        for k, (vi, x) in enumerate(zip(graph_inputs, inputs)):
+            if k in DYNAMIC_CASES[name]:
+                model.graph.input.remove(vi)
+                model.graph.initializer.append(numpy_helper.from_array(to_value(x), vi.name))
+            else:
+                feed.append(to_value(x))
+        g = import_graph(model, make_options())
+        g = run_passes(g, PIPELINE, make_options(target="cpu"), verify_each=True)
+        want = [to_value(x) for x in outputs]
+        for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
+            for k, (x, w) in enumerate(zip(got, want)):
+                assert close(x, w), f"{name}: output {k} differs ({how})"
 
 
 def lowered_one_node(op: str, attrs: dict[str, Any], inputs: list[np.ndarray | None],
@@ -65,3 +113,42 @@ def test_scan_3d_f16_each_axis(op: str) -> None:
         lowered_one_node(op, {"exclusive": 1, "reverse": 1}, [x, np.array(axis, np.int64)],
                          known=(1,), rtol=1e-2, atol=1e-3)
     lowered_one_node(op, {}, [ints((3, 2), -3, 4, np.int64), np.array([1], np.int32)])
+
+
+# -- TopK -----------------------------------------------------------------------------------------
+
+def test_topk_nan_ties_axis_dtypes() -> None:
+    x = np.array([[[1, np.nan, 3, 3], [2, 2, 2, np.nan]], [[0, -1, np.nan, np.nan], [5, 4, 4, 1]]],
+                 np.float32).transpose(0, 2, 1)  # [2, 4, 2]: the axis 1 of four
+    for largest in (0, 1):
+        lowered_one_node("TopK", {"axis": 1, "largest": largest}, [x, np.array([3])], known=(1,),
+                         outputs=2)
+    lowered_one_node("TopK", {"axis": -1, "largest": 0}, [floats((3, 5), np.float16),
+                                                          np.array([5])], known=(1,), outputs=2)
+    lowered_one_node("TopK", {}, [ints((4, 6), -3, 3, np.int32), np.array([0])], known=(1,),
+                     outputs=2)
+
+
+# -- Scatter family ------------------------------------------------------------------------------
+
+def test_scatter_elements_reductions_partial_indices() -> None:
+    data = floats((3, 4, 2))
+    idx = np.array([[[0], [-1]], [[2], [2]]], np.int32)   # [2, 2, 1]: covers part of data
+    upd = floats((2, 2, 1))
+    for reduction in ("none", "add", "max"):
+        lowered_one_node("ScatterElements", {"axis": 1, "reduction": reduction},
+                         [data, idx, upd])
+    lowered_one_node("ScatterElements", {"axis": -2, "reduction": "mul"},
+                     [ints((3, 2), -4, 5), np.array([[1, 1], [1, 0]]), ints((2, 2), -4, 5)])
+
+
+def test_scatter_nd_slices_duplicates() -> None:
+    data = floats((4, 3, 2), np.float16)
+    idx = np.array([[[1], [-1]], [[1], [0]]])   # row 1 twice: in order
+    upd = floats((2, 2, 3, 2), np.float16)
+    for reduction in ("none", "add", "min"):
+        lowered_one_node("ScatterND", {"reduction": reduction}, [data, idx, upd],
+                         rtol=1e-3, atol=1e-3)
+    lowered_one_node("ScatterND", {"reduction": "mul"},
+                     [ints((2, 3), -4, 5, np.int32), np.array([[0, 2], [1, -1], [0, 2]], np.int32),
+                      ints((3,), -4, 5, np.int32)])

@@ -9,7 +9,7 @@ from typing import Any
 
 from ....ir import DType, Node, TensorType, Type
 from ....ir.compute import combine, identity
-from ....ir.kernel import I64, Buffer, Expr, Kernel, KernelBuilder, Select, Var
+from ....ir.kernel import I64, Buffer, Expr, Kernel, KernelBuilder, Math, Select, Var, const
 from ....ir.kernel.types import ScalarType, as_type
 from . import RULES
 
@@ -53,11 +53,11 @@ def wrap(i: Expr, n: int) -> Expr:
 
 @contextmanager
 def nest(kb: KernelBuilder, shape: Sequence[int], name: str,
-         kind: str = "parallel") -> Iterator[list[Var]]:
+         kind: str = "parallel") -> Iterator[tuple[Var, ...]]:
     """Loops over every index of `shape` (outermost first), their variables i64."""
     with ExitStack() as stack:
-        yield [stack.enter_context(kb.for_(f"{name}{d}", 0, n, kind=kind, type=I64))
-               for d, n in enumerate(shape)]
+        yield tuple(stack.enter_context(kb.for_(f"{name}{d}", 0, n, kind=kind, type=I64))
+                    for d, n in enumerate(shape))
 
 
 def operand(kb: KernelBuilder, name: str, t: Type | None) -> Buffer:
@@ -111,3 +111,136 @@ def _scan(op: str) -> Any:
 
 RULES.register("CumSum")(_scan("CumSum"))
 RULES.register("CumProd")(_scan("CumProd"))
+
+
+# -- TopK ---------------------------------------------------------------------------------------
+
+def beats(a: Expr, b: Expr, largest: bool) -> Expr:
+    """Whether `a` sorts before `b`; NaN is above every number (numpy's sort order)."""
+    if not a.type.is_float:
+        return (a > b) if largest else (a < b)
+    a_nan, b_nan = Math("isnan", (a,)), Math("isnan", (b,))
+    if largest:
+        return (a_nan & ~b_nan) | (a > b)
+    return (b_nan & ~a_nan) | (a < b)
+
+
+def same(a: Expr, b: Expr) -> Expr:
+    if not a.type.is_float:
+        return a.eq(b)
+    return a.eq(b) | (Math("isnan", (a,)) & Math("isnan", (b,)))
+
+
+@RULES.register("TopK")
+def lower_topk(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """Each element's place is how many elements of its row sort before it (ties: the lower
+    index first), so every element is stored by its own iteration; places below k are kept.
+    k is the output's size along the axis (its value is a shape operand the rule cannot see)."""
+    x_t = tensor(types[0])
+    shape = shape_of(x_t)
+    if x_t.rank == 0:
+        return None
+    axis = attrs.axis % x_t.rank
+    n, k = shape[axis], shape_of(node.outputs[0].type)[axis]
+    kb = KernelBuilder("topk")
+    x = operand(kb, "x", x_t)
+    operand(kb, "k", types[1])
+    values = result(kb, "values", node.outputs[0].type)
+    indices = result(kb, "indices", node.outputs[1].type)
+    with nest(kb, shape[:axis] + shape[axis + 1:] + (n,), "i") as iv:
+        outer, i = iv[:-1], iv[-1]
+
+        def at(j: Expr) -> tuple[Expr, ...]:
+            return (*outer[:axis], j, *outer[axis:])
+        v = kb.let("v", x[at(i)])
+        place = kb.let("place", 0, I64)
+        with kb.for_("m", 0, n, type=I64) as m:
+            w = x[at(m)]
+            ahead = beats(w, v, bool(attrs.largest)) | (same(w, v) & (m < i))
+            kb.assign(place, place + Select(ahead, const(1, I64), const(0, I64)))
+        with kb.if_(place < k):
+            values[at(place)] = v
+            indices[at(place)] = i
+    return kb.finish()
+
+
+# -- ScatterElements / Scatter / ScatterND --------------------------------------------------------
+
+REDUCE = {"add": "sum", "mul": "prod", "max": "max", "min": "min"}
+
+
+def _scatter_elements(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """Without a reduction: the data copied, then each update stored where its index says, the
+    updates of one line along the axis in order (a repeated index: the last wins). With one:
+    each output element combines its data with the updates aimed at it, in order (the output
+    cannot be read back, so the scatter is turned around into a gather)."""
+    data_t, idx_t = tensor(types[0]), tensor(types[1])
+    reduction = getattr(attrs, "reduction", "none")
+    if reduction not in ("none", *REDUCE):
+        return None
+    shape, ishape = shape_of(data_t), shape_of(idx_t)
+    axis = attrs.axis % data_t.rank
+    n = shape[axis]
+    kb = KernelBuilder("scatter_elements")
+    data, indices = operand(kb, "data", data_t), operand(kb, "indices", idx_t)
+    updates = operand(kb, "updates", types[2])
+    out = result(kb, "y", node.outputs[0].type)
+    if reduction == "none":
+        copy(kb, data, out, shape)
+        lines = ishape[:axis] + ishape[axis + 1:]
+        with nest(kb, lines, "i") as outer, kb.for_("j", 0, ishape[axis], type=I64) as j:
+            at = (*outer[:axis], j, *outer[axis:])
+            out[(*outer[:axis], wrap(indices[at], n), *outer[axis:])] = updates[at]
+        return kb.finish()
+    with nest(kb, shape, "p") as p:
+        acc = kb.let("acc", data[p])
+        # elements past the indices' extent along another axis receive no update
+        inside = [p[d] < ishape[d] for d in range(len(shape)) if d != axis and ishape[d] < shape[d]]
+        with ExitStack() as stack:
+            if inside:
+                cond = inside[0]
+                for c in inside[1:]:
+                    cond = cond & c
+                stack.enter_context(kb.if_(cond))
+            with kb.for_("j", 0, ishape[axis], type=I64) as j:
+                at = (*p[:axis], j, *p[axis + 1:])
+                with kb.if_(wrap(indices[at], n).eq(p[axis])):
+                    kb.assign(acc, combine(REDUCE[reduction], acc, updates[at]))
+        out[p] = acc
+    return kb.finish()
+
+
+RULES.register("ScatterElements")(_scatter_elements)
+RULES.register("Scatter")(_scatter_elements)
+
+
+@RULES.register("ScatterND")
+def lower_scatter_nd(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """As ScatterElements: stores in order without a reduction (parallel over the slice each
+    index tuple addresses, in order over the tuples), a gather with one."""
+    data_t, idx_t = tensor(types[0]), tensor(types[1])
+    if attrs.reduction not in ("none", *REDUCE):
+        return None
+    shape, ishape = shape_of(data_t), shape_of(idx_t)
+    k = ishape[-1]
+    tuples, rest = ishape[:-1], shape[k:]
+    kb = KernelBuilder("scatter_nd")
+    data, indices = operand(kb, "data", data_t), operand(kb, "indices", idx_t)
+    updates = operand(kb, "updates", types[2])
+    out = result(kb, "y", node.outputs[0].type)
+    if attrs.reduction == "none":
+        copy(kb, data, out, shape)
+        with nest(kb, rest, "r") as r, nest(kb, tuples, "t", "serial") as t:
+            target = tuple(wrap(indices[(*t, j)], shape[j]) for j in range(k))
+            out[(*target, *r)] = updates[(*t, *r)]
+        return kb.finish()
+    with nest(kb, shape, "p") as p:
+        acc = kb.let("acc", data[p])
+        with nest(kb, tuples, "t", "serial") as t:
+            hit = const(True)
+            for j in range(k):
+                hit = hit & wrap(indices[(*t, j)], shape[j]).eq(p[j])
+            with kb.if_(hit):
+                kb.assign(acc, combine(REDUCE[attrs.reduction], acc, updates[(*t, *p[k:])]))
+        out[p] = acc
+    return kb.finish()
