@@ -237,7 +237,7 @@ def lower_scatter_nd(node: Node, attrs: Any, types: list[Type | None]) -> Kernel
     with nest(kb, shape, "p") as p:
         acc = kb.let("acc", data[p])
         with nest(kb, tuples, "t", "serial") as t:
-            hit = const(True)
+            hit: Expr = const(True)
             for j in range(k):
                 hit = hit & wrap(indices[(*t, j)], shape[j]).eq(p[j])
             with kb.if_(hit):
