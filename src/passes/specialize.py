@@ -21,6 +21,7 @@ from ..options import CompileOptions
 
 MAX_VALUE_ELEMENTS = 4096
 MAX_ROUNDS = 8
+SHAPE_ONLY = frozenset({"Shape", "Size"})  # results depend on their input's shape, not values
 
 
 def is_static(graph: Graph) -> bool:
@@ -76,7 +77,7 @@ def _sources(graph: Graph, wanted: set[Value]) -> set[Value]:
         seen.add(v)
         if v in inputs:
             out.add(v)
-        elif v in producers:
+        elif v in producers and producers[v].op not in SHAPE_ONLY:
             stack.extend(x for x in producers[v].inputs if x is not None)
     return out
 
@@ -96,6 +97,9 @@ def specialize(graph: Graph, inputs: Sequence[object], options: CompileOptions |
     bound: list[int] = []
     for _ in range(MAX_ROUNDS):
         missing = reinfer(g)
+        if missing:  # what the bound shapes decide (Shape -> Gather -> Concat) folds first
+            run_passes(g, ["canonicalize"], options)
+            missing = reinfer(g)
         if not missing:
             break
         wanted = set().union(*missing.values())

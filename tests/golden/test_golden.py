@@ -13,7 +13,7 @@ CASES = sorted(p for p in (Path(__file__).parent / "cases").iterdir() if p.is_di
 
 
 def targets_present() -> list[str]:
-    return ["reference"]
+    return ["reference", "cpu"]
 
 
 @pytest.mark.parametrize("target", targets_present())
