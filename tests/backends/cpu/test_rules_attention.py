@@ -1,8 +1,9 @@
-"""cpu rules of the attention family (src/backends/cpu/rules/attention.py): Attention on the ONNX
-conformance cases, interpreted and native against their expected outputs, and one-node graphs for
-what those cases miss (softmax_precision wider and narrower than the input, bfloat16 rows long
-enough for the pairwise sum, float64, windows with a KV cache and a short mask), against the op's
-reference."""
+"""cpu rules of the attention family (src/backends/cpu/rules/attention.py, linear_attention.py):
+Attention, LinearAttention and CausalConvWithState on the ONNX conformance cases, interpreted and
+native against their expected outputs, and one-node graphs for what those cases miss
+(softmax_precision wider and narrower than the input, bfloat16 rows long enough for the pairwise
+sum, float64, windows with a KV cache and a short mask, beta per key dim, a float64 state),
+against the op's reference."""
 from __future__ import annotations
 
 import sys
@@ -66,7 +67,15 @@ def _attention_cases() -> list[str]:
             + [f"test_attention_{c}" for c in other])
 
 
-CASES = _attention_cases()
+LINEAR = ["linear", "gated", "gated_per_head_decay", "delta", "gated_delta",
+          "gated_delta_beta_scalar", "gated_delta_gqa", "gated_delta_mqa", "decode_step",
+          "prefill_with_past", "no_past_explicit_zeros", "explicit_scale", "fp16",
+          "linear_t1_no_past"]
+CONV = ["basic", "with_bias", "with_past_state", "silu", "swish_alias", "decode_step",
+        "kernel_size_one", "with_bias_and_past_state", "silu_with_past_state", "b1_c1_degenerate",
+        "short_input_no_past_state", "fp16", "silu_fp16"]
+CASES = (_attention_cases() + [f"test_linear_attention_{c}" for c in LINEAR]
+         + [f"test_causal_conv_with_state_{c}" for c in CONV])
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -118,3 +127,19 @@ def test_attention_float64_windows_with_cache() -> None:
                      [rand(2, 3, 16, dtype=np.float64), rand(2, 3, 8, dtype=np.float64),
                       rand(2, 3, 6, dtype=np.float64), mask, rand(2, 2, 4, 4, dtype=np.float64),
                       rand(2, 2, 4, 3, dtype=np.float64)], 3)
+
+
+def test_linear_attention_beta_per_key_dim_float64_state() -> None:
+    # beta packed per key dim (d_k == d_v), decay per head, a float64 past state
+    lowered_one_node("LinearAttention", {"q_num_heads": 4, "kv_num_heads": 2,
+                                         "update_rule": "gated_delta", "scale": 0.5},
+                     [rand(2, 3, 16), rand(2, 3, 8), rand(2, 3, 8),
+                      rand(2, 2, 4, 4, dtype=np.float64), -RNG.random((2, 3, 2), np.float32),
+                      RNG.random((2, 3, 8), np.float32)], 2, rtol=1e-4, atol=1e-5)
+
+
+def test_causal_conv_float64_silu() -> None:
+    # float64 input (SiLU still in float32, as the reference), a float16 past state
+    lowered_one_node("CausalConvWithState", {"activation": "silu"},
+                     [rand(2, 3, 5, dtype=np.float64), rand(3, 1, 3, dtype=np.float64),
+                      rand(3, dtype=np.float64), rand(2, 3, 2, dtype=np.float16)], 2)
