@@ -6,6 +6,7 @@ from __future__ import annotations
 import ml_dtypes
 import numpy as np
 import pytest
+from rule_testing import check_case
 
 from dlc.backends.cpu import compile_kernels
 from dlc.ir import DType
@@ -122,3 +123,32 @@ def test_narrow_float_vectors(d: DType) -> None:
         want = xs.astype(d.np)
     assert np.array_equal(codes(got_y), codes(want))
     assert np.array_equal(got_z, want.astype(np.float32), equal_nan=True)
+
+
+# -- the conformance cases ---------------------------------------------------------------------
+
+F8 = ["FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ"]
+SUB_BYTE = {"UINT4": "UINT8", "INT4": "INT8", "UINT2": "UINT8", "INT2": "INT8"}
+CAST_PAIRS = (
+    [(w, n) for w in ("FLOAT", "FLOAT16") for n in [*F8, *SUB_BYTE, "FLOAT4E2M1"]]
+    + [(n, w) for n in [*F8, "FLOAT4E2M1"] for w in ("FLOAT", "FLOAT16")]
+    + [(n, w) for n, i in SUB_BYTE.items() for w in ("FLOAT", "FLOAT16", i)])
+CAST_CASES = (
+    [f"test_cast_{a}_to_{b}" for a, b in CAST_PAIRS]
+    + [f"test_cast_no_saturate_{w}_to_{n}" for w in ("FLOAT", "FLOAT16") for n in F8])
+CASTLIKE_CASES = [c.replace("test_cast_", "test_castlike_") + suffix
+                  for c in CAST_CASES for suffix in ("", "_expanded")]
+QUANT_CASES = [
+    "test_dequantizelinear_e4m3fn", "test_dequantizelinear_e4m3fn_float16",
+    "test_dequantizelinear_e4m3fn_zero_point", "test_dequantizelinear_e5m2",
+    "test_dequantizelinear_uint4", "test_dequantizelinear_int4", "test_dequantizelinear_uint2",
+    "test_dequantizelinear_int2", "test_dequantizelinear_float4e2m1",
+    "test_quantizelinear_e4m3fn", "test_quantizelinear_e5m2", "test_quantizelinear_uint4",
+    "test_quantizelinear_int4", "test_quantizelinear_uint2", "test_quantizelinear_int2",
+    "test_quantizelinear_float4e2m1",
+]
+
+
+@pytest.mark.parametrize("name", CAST_CASES + CASTLIKE_CASES + QUANT_CASES)
+def test_conformance_case(name: str) -> None:
+    check_case(name)
