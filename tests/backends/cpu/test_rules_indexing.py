@@ -35,6 +35,10 @@ CASES = [
     *(f"test_scatternd{c}" for c in (
         "", "_add", "_multiply", "_max", "_min", "_max_with_element_indices",
         "_min_with_element_indices")),
+    *(f"test_tfidfvectorizer_tf_{c}" for c in (
+        "only_bigrams_skip0", "batch_onlybigrams_skip0", "onlybigrams_levelempty",
+        "onlybigrams_skip5", "batch_onlybigrams_skip5", "uniandbigrams_skip5",
+        "batch_uniandbigrams_skip5")),
     *(f"test_{op}_{c}" for op in ("cumsum", "cumprod") for c in (
         "1d", "1d_exclusive", "1d_reverse", "1d_reverse_exclusive", "2d_axis_0", "2d_axis_1",
         "2d_negative_axis", "2d_int32", "1d_int32_exclusive")),
@@ -152,3 +156,15 @@ def test_scatter_nd_slices_duplicates() -> None:
     lowered_one_node("ScatterND", {"reduction": "mul"},
                      [ints((2, 3), -4, 5, np.int32), np.array([[0, 2], [1, -1], [0, 2]], np.int32),
                       ints((3,), -4, 5, np.int32)])
+
+
+# -- TfIdfVectorizer -----------------------------------------------------------------------------
+
+def test_tfidf_idf_and_tfidf_weights() -> None:
+    pool = dict(pool_int64s=(2, 3, 5, 4, 5, 6, 7, 8, 6, 7), ngram_counts=(0, 4),
+                ngram_indexes=(0, 1, 2, 3, 4, 5, 6), weights=(1.0, 0.5, 2.0, 1.5, 3.0, 0.25, 4.0))
+    x = np.array([[1, 1, 3, 3, 3, 7], [8, 6, 7, 5, 6, 8]], np.int32)
+    for mode, lo in (("IDF", 1), ("TFIDF", 1), ("TF", 2)):
+        attrs = dict(pool, mode=mode, min_gram_length=lo, max_gram_length=2, max_skip_count=1)
+        lowered_one_node("TfIdfVectorizer", attrs, [x])
+        lowered_one_node("TfIdfVectorizer", attrs, [x[1].astype(np.int64)])

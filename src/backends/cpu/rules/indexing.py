@@ -3,6 +3,7 @@ MaxUnpool, Col2Im, Det, OneHot, Compress and BitCast of bool. Shape operands the
 are read from their buffers at run time; sizes come from the node's static output types."""
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from ....ir import DType, Node, TensorType, Type
 from ....ir.compute import combine, identity
 from ....ir.kernel import I64, Buffer, Expr, Kernel, KernelBuilder, Math, Select, Var, const
-from ....ir.kernel.types import ScalarType, as_type
+from ....ir.kernel.types import F64, ScalarType, as_type
+from ....ir.ops.text_features import ngram_table
 from . import RULES
 
 Index = Sequence[Expr | int]
@@ -243,4 +245,54 @@ def lower_scatter_nd(node: Node, attrs: Any, types: list[Type | None]) -> Kernel
             with kb.if_(hit):
                 kb.assign(acc, combine(REDUCE[attrs.reduction], acc, updates[(*t, *p[k:])]))
         out[p] = acc
+    return kb.finish()
+
+
+# -- TfIdfVectorizer ----------------------------------------------------------------------------
+
+@RULES.register("TfIdfVectorizer")
+def lower_tfidf(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """The pool is known when lowering: each output column counts its own n-grams, tested
+    against the row at every start and skip, in straight-line code (numbers only: strings have
+    no kernel form)."""
+    x_t = tensor(types[0])
+    if x_t.dtype not in (DType.I32, DType.I64) or x_t.rank not in (1, 2):
+        return None
+    table = ngram_table(attrs)
+    width = max(attrs.ngram_indexes) + 1
+    weights = list(attrs.weights) if attrs.weights else [1.0] * width
+    rows, n = (1, shape_of(x_t)[0]) if x_t.rank == 1 else shape_of(x_t)
+    kb = KernelBuilder("tfidf")
+    x = kb.buffer("x", x_t.dtype, (rows, n), access="r")
+    y = kb.buffer("y", DType.F32, (rows, width) if x_t.rank == 2 else (width,), access="w")
+    grams: dict[int, list[tuple[object, ...]]] = {}
+    for gram, column in table.items():
+        grams.setdefault(column, []).append(gram)
+    loops = itertools.count()
+    with kb.for_("r", 0, rows, kind="parallel", type=I64) as r:
+        for column in range(width):
+            count = kb.let(f"count{column}", 0, I64)
+            for gram in grams.get(column, []):
+                size = len(gram)
+                # a unigram is the same whatever the skip: counted once
+                for skip in range(attrs.max_skip_count + 1 if size > 1 else 1):
+                    stride = skip + 1
+                    starts = n - stride * (size - 1)
+                    if starts <= 0:
+                        break
+                    with kb.for_(f"s{next(loops)}", 0, starts, type=I64) as s:
+                        hit: Expr = const(True)
+                        for k, token in enumerate(gram):
+                            assert isinstance(token, int)
+                            hit = hit & as_(x[r, s + k * stride], I64).eq(token)
+                        kb.assign(count, count + Select(hit, const(1, I64), const(0, I64)))
+            c = as_(count, DType.F64)
+            w = const(float(weights[column]), F64)
+            if attrs.mode == "IDF":
+                value: Expr = Select(count > 0, w, const(0.0, F64))
+            elif attrs.mode == "TFIDF":
+                value = c * w
+            else:
+                value = c
+            y[(r, column) if x_t.rank == 2 else (column,)] = as_(value, DType.F32)
     return kb.finish()
