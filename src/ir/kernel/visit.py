@@ -4,6 +4,7 @@ form of index expressions. Generic over the dataclass fields, so new node kinds 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -14,11 +15,17 @@ Node = Expr | Stmt
 N = TypeVar("N", bound=Node)
 
 
+@functools.cache
+def field_names(cls: type) -> tuple[str, ...]:
+    """A node class's dataclass fields (looked up once per class: traversals are hot)."""
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
 def children(node: Node) -> Iterator[Node]:
     """Direct sub-expressions and sub-statements, in field order. A buffer's shape is a child of
     the Alloc that declares it, not of the loads and stores that use it."""
-    for f in dataclasses.fields(node):  # type: ignore[arg-type]
-        v = getattr(node, f.name)
+    for name in field_names(type(node)):
+        v = getattr(node, name)
         if isinstance(v, (Expr, Stmt)):
             yield v
         elif isinstance(v, tuple):
@@ -43,8 +50,8 @@ def transform(node: N, fn: Callable[[Node], Node | None]) -> N:
     """Rebuild `node` bottom-up: each rebuilt sub-node is passed to `fn`, which returns a
     replacement or None to keep it. Unchanged subtrees are shared, not copied."""
     changes: dict[str, Any] = {}
-    for f in dataclasses.fields(node):  # type: ignore[arg-type]
-        v = getattr(node, f.name)
+    for name in field_names(type(node)):
+        v = getattr(node, name)
         if isinstance(v, (Expr, Stmt)):
             nv: Any = transform(v, fn)
         elif isinstance(v, tuple) and any(isinstance(x, (Expr, Stmt)) for x in v):
@@ -57,7 +64,7 @@ def transform(node: N, fn: Callable[[Node], Node | None]) -> N:
         else:
             continue
         if nv is not v:
-            changes[f.name] = nv
+            changes[name] = nv
     new = dataclasses.replace(node, **changes) if changes else node  # type: ignore[type-var]
     out = fn(new)
     return new if out is None else out  # type: ignore[return-value]
