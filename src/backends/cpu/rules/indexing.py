@@ -4,7 +4,7 @@ are read from their buffers at run time; sizes come from the node's static outpu
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -13,12 +13,25 @@ from ....ir.compute import combine, identity
 from ....ir.kernel import I64, Buffer, Expr, Kernel, KernelBuilder, Math, Select, Var, const
 from ....ir.kernel.types import F64, ScalarType, as_type
 from ....ir.ops.text_features import ngram_table
+from ....passes.lower import LoweringRule, static_problem
 from . import RULES
 
 Index = Sequence[Expr | int]
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+def register(*ops: str) -> Callable[[LoweringRule], LoweringRule]:
+    """Register a rule for `ops`; it sees only nodes whose types are all static tensors (others
+    are declined, so lowering names them in an UnsupportedOp)."""
+    def add(fn: LoweringRule) -> LoweringRule:
+        def checked(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+            return None if static_problem(node) is not None else fn(node, attrs, types)
+        for op in ops:
+            RULES.register(op)(checked)
+        return fn
+    return add
+
 
 def tensor(t: Type | None) -> TensorType:
     assert isinstance(t, TensorType) and t.is_static, t
@@ -111,8 +124,8 @@ def _scan(op: str) -> Any:
     return rule
 
 
-RULES.register("CumSum")(_scan("CumSum"))
-RULES.register("CumProd")(_scan("CumProd"))
+register("CumSum")(_scan("CumSum"))
+register("CumProd")(_scan("CumProd"))
 
 
 # -- TopK ---------------------------------------------------------------------------------------
@@ -133,7 +146,7 @@ def same(a: Expr, b: Expr) -> Expr:
     return a.eq(b) | (Math("isnan", (a,)) & Math("isnan", (b,)))
 
 
-@RULES.register("TopK")
+@register("TopK")
 def lower_topk(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
     """Each element's place is how many elements of its row sort before it (ties: the lower
     index first), so every element is stored by its own iteration; places below k are kept.
@@ -212,11 +225,10 @@ def _scatter_elements(node: Node, attrs: Any, types: list[Type | None]) -> Kerne
     return kb.finish()
 
 
-RULES.register("ScatterElements")(_scatter_elements)
-RULES.register("Scatter")(_scatter_elements)
+register("ScatterElements", "Scatter")(_scatter_elements)
 
 
-@RULES.register("ScatterND")
+@register("ScatterND")
 def lower_scatter_nd(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
     """As ScatterElements: stores in order without a reduction (parallel over the slice each
     index tuple addresses, in order over the tuples), a gather with one."""
@@ -250,7 +262,7 @@ def lower_scatter_nd(node: Node, attrs: Any, types: list[Type | None]) -> Kernel
 
 # -- TfIdfVectorizer ----------------------------------------------------------------------------
 
-@RULES.register("TfIdfVectorizer")
+@register("TfIdfVectorizer")
 def lower_tfidf(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
     """The pool is known when lowering: each output column counts its own n-grams, tested
     against the row at every start and skip, in straight-line code (numbers only: strings have
