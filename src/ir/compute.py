@@ -198,6 +198,8 @@ class TensorArg(Tensor):
     def __init__(self, name: str, shape: Sequence[int], dtype: DType,
                  value: np.ndarray | None = None):
         super().__init__(name, shape, dtype)
+        if value is None and self.numel == 0:  # no elements: known whatever the graph feeds
+            value = np.zeros(self.shape, dtype.np)
         self.value = value
 
     def ints(self, what: str = "operand") -> tuple[int, ...]:
