@@ -35,6 +35,7 @@ CASES = [
     *(f"test_scatternd{c}" for c in (
         "", "_add", "_multiply", "_max", "_min", "_max_with_element_indices",
         "_min_with_element_indices")),
+    "test_maxunpool_export_without_output_shape", "test_det_2d", "test_det_nd",
     *(f"test_tfidfvectorizer_tf_{c}" for c in (
         "only_bigrams_skip0", "batch_onlybigrams_skip0", "onlybigrams_levelempty",
         "onlybigrams_skip5", "batch_onlybigrams_skip5", "uniandbigrams_skip5",
@@ -56,6 +57,13 @@ DYNAMIC_CASES = {
     **{f"test_top_k{c}": (1,) for c in (
         "", "_uint64", "_same_values", "_same_values_largest", "_same_values_2d", "_smallest",
         "_negative_axis")},
+    **{f"test_col2im{c}": (1, 2) for c in ("", "_strides", "_pads", "_dilations", "_5d")},
+    **{f"test_compress_{c}": (1,) for c in (
+        "0", "1", "default_axis", "negative_axis", "bfloat16")},
+    **{f"test_onehot_{c}": (1,) for c in (
+        "without_axis", "with_axis", "negative_indices", "out_of_range_indices",
+        "with_negative_axis", "with_bfloat16_values")},
+    "test_maxunpool_export_with_output_shape": (2,),
 }
 
 

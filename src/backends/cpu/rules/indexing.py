@@ -308,3 +308,200 @@ def lower_tfidf(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | No
                 value = c
             y[(r, column) if x_t.rank == 2 else (column,)] = as_(value, DType.F32)
     return kb.finish()
+
+
+# -- Col2Im, MaxUnpool ----------------------------------------------------------------------------
+
+def all_of(conds: Sequence[Expr]) -> Expr:
+    out: Expr = const(True)
+    for c in conds:
+        out = out & c
+    return out
+
+
+@register("Col2Im")
+def lower_col2im(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """Each image pixel sums the column entries that land on it (a gather, so pixels are
+    independent). The block shape is read at run time; the image shape is the output's."""
+    x_t, out_t = tensor(types[0]), tensor(node.outputs[0].type)
+    out_shape = shape_of(out_t)
+    image = out_shape[2:]
+    rank = len(image)
+    strides = attrs.strides or (1,) * rank
+    dilations = attrs.dilations or (1,) * rank
+    pads = attrs.pads or (0,) * (2 * rank)
+    _, rows, length = shape_of(x_t)
+    kb = KernelBuilder("col2im")
+    x = operand(kb, "x", x_t)
+    operand(kb, "image_shape", types[1])
+    block = kb.buffer("block_shape", tensor(types[2]).dtype, (rank,), access="r")
+    y = result(kb, "y", out_t)
+    acc_t = accumulator(x_t.dtype)
+    ks = [kb.let(f"k{d}", as_(block[d], I64)) for d in range(rank)]
+    taps = kb.let("taps", all_product(ks))
+    blocks = [kb.let(f"b{d}", (image[d] + pads[d] + pads[d + rank]
+                               - (dilations[d] * (ks[d] - 1) + 1)) // strides[d] + 1)
+              for d in range(rank)]
+    with nest(kb, out_shape, "p") as p:
+        n, c, pos = p[0], p[1], p[2:]
+        acc = kb.let("acc", identity("sum", acc_t))
+        with ExitStack() as stack:
+            t = [stack.enter_context(kb.for_(f"t{d}", 0, ks[d], type=I64)) for d in range(rank)]
+            q = [pos[d] + pads[d] - t[d] * dilations[d] for d in range(rank)]
+            b = [q[d] // strides[d] for d in range(rank)]
+            row = c * taps + flatten(t, ks)
+            col = flatten(b, blocks)
+            ok = all_of([*(q[d] >= 0 for d in range(rank)),
+                         *((q[d] % strides[d]).eq(0) for d in range(rank)),
+                         *(b[d] < blocks[d] for d in range(rank)), row < rows, col < length])
+            with kb.if_(ok):
+                kb.assign(acc, acc + as_(x[n, row, col], acc_t))
+        y[p] = as_(acc, x_t.dtype)
+    return kb.finish()
+
+
+def all_product(es: Sequence[Expr]) -> Expr:
+    out: Expr = const(1, I64)
+    for e in es:
+        out = out * e
+    return out
+
+
+def flatten(index: Sequence[Expr], sizes: Sequence[Expr | int]) -> Expr:
+    """The row-major position of `index` in an array of `sizes`."""
+    out: Expr = const(0, I64)
+    for i, n in zip(index, sizes):
+        out = out * n + i
+    return out
+
+
+@register("MaxUnpool")
+def lower_max_unpool(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """Zeros, then each value stored at the position its index names in the tensor MaxPool saw
+    (in order: a repeated index keeps the last value)."""
+    x_t, out_t = tensor(types[0]), tensor(node.outputs[0].type)
+    shape, out_shape = shape_of(x_t), shape_of(out_t)
+    rank = x_t.rank - 2
+    if len(attrs.kernel_shape) != rank:
+        return None
+    strides = attrs.strides or (1,) * rank
+    pads = attrs.pads or (0,) * (2 * rank)
+    pooled = shape[:2] + tuple((d - 1) * strides[k] + attrs.kernel_shape[k] - pads[k]
+                               - pads[k + rank] for k, d in enumerate(shape[2:]))
+    kb = KernelBuilder("max_unpool")
+    x, indices = operand(kb, "x", x_t), operand(kb, "indices", types[1])
+    if len(types) > 2 and types[2] is not None:
+        operand(kb, "output_shape", types[2])
+    y = result(kb, "y", out_t)
+    with nest(kb, out_shape, "z") as z:
+        y[z] = const(0.0, as_type(x_t.dtype))
+    total = 1
+    for d in pooled:
+        total *= d
+    with nest(kb, shape, "q", "serial") as q:
+        f = kb.let("f", as_(indices[q], I64).max(0).min(max(total - 1, 0)))
+        at = []
+        for d in range(x_t.rank):
+            inner = 1
+            for s in pooled[d + 1:]:
+                inner *= s
+            at.append(((f // inner) % pooled[d]).min(out_shape[d] - 1))
+        y[tuple(at)] = x[q]
+    return kb.finish()
+
+
+# -- Compress, OneHot ---------------------------------------------------------------------------
+
+@register("Compress")
+def lower_compress(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """The kept slices copied in order; how many are kept is the output's size (the condition
+    is a value read at run time, so the count is also capped by it)."""
+    x_t, cond_t, out_t = tensor(types[0]), tensor(types[1]), tensor(node.outputs[0].type)
+    shape = shape_of(x_t)
+    if attrs.axis is None:
+        numel = 1
+        for d in shape:
+            numel *= d
+        shape, axis = (numel,), 0
+    else:
+        axis = attrs.axis % x_t.rank
+    kept = shape_of(out_t)[axis]
+    kb = KernelBuilder("compress")
+    x = kb.buffer("x", x_t.dtype, shape, access="r")
+    cond = operand(kb, "condition", cond_t)
+    y = kb.buffer("y", out_t.dtype, shape[:axis] + (kept,) + shape[axis + 1:], access="w") \
+        if attrs.axis is not None else result(kb, "y", out_t)
+    with nest(kb, shape[:axis], "o") as o:
+        pos = kb.let("pos", 0, I64)
+        with kb.for_("i", 0, min(shape_of(cond_t)[0], shape[axis]), type=I64) as i, \
+                kb.if_(cond[i] & (pos < kept)):
+            with nest(kb, shape[axis + 1:], "r") as r:
+                y[(*o, pos, *r)] = x[(*o, i, *r)]
+            kb.assign(pos, pos + 1)
+    return kb.finish()
+
+
+@register("OneHot")
+def lower_one_hot(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """For a depth known only at run time (a constant one has a compute definition): the depth
+    is the output's size along the axis."""
+    idx_t, out_t = tensor(types[0]), tensor(node.outputs[0].type)
+    out_shape = shape_of(out_t)
+    axis = attrs.axis % out_t.rank
+    n = out_shape[axis]
+    kb = KernelBuilder("one_hot")
+    indices = operand(kb, "indices", idx_t)
+    operand(kb, "depth", types[1])
+    values = operand(kb, "values", types[2])
+    y = result(kb, "y", out_t)
+    with nest(kb, out_shape, "p") as p:
+        i = as_(indices[p[:axis] + p[axis + 1:]], I64)   # floats truncate
+        hot = Select(i < 0, i + n, i).eq(p[axis])        # out of range: all "off"
+        y[p] = Select(hot, values[1], values[0])
+    return kb.finish()
+
+
+# -- Det ----------------------------------------------------------------------------------------
+
+MAX_DET_SIZE = 128  # the working copy of one matrix lives on the stack
+
+
+@register("Det")
+def lower_det(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """LU factorization with partial pivoting, one matrix per iteration, in f64 (the
+    reference's precision); the determinant is the pivots' product, signed by the swaps."""
+    x_t, out_t = tensor(types[0]), tensor(node.outputs[0].type)
+    shape = shape_of(x_t)
+    n = shape[-1]
+    if n > MAX_DET_SIZE:
+        return None
+    kb = KernelBuilder("det")
+    x = operand(kb, "x", x_t)
+    y = result(kb, "y", out_t)
+    with nest(kb, shape[:-2], "b") as b:
+        a = kb.alloc("a", F64, (n, n), scope="private")
+        with kb.for_("i", 0, n, type=I64) as i, kb.for_("j", 0, n, type=I64) as j:
+            a[i, j] = as_(x[(*b, i, j)], F64)
+        det = kb.let("det", 1.0, F64)
+        with kb.for_("c", 0, n, type=I64) as c:
+            piv = kb.let("piv", c)
+            best = kb.let("best", abs(a[c, c]))
+            with kb.for_("r", c + 1, n, type=I64) as r, kb.if_(abs(a[r, c]) > best):
+                kb.assign(piv, r)
+                kb.assign(best, abs(a[r, c]))
+            with kb.if_(best.eq(0.0)):
+                kb.assign(det, 0.0)
+            with kb.else_():
+                with kb.if_(piv.ne(c)):
+                    kb.assign(det, -det)
+                    with kb.for_("s", 0, n, type=I64) as s:
+                        t = kb.let("t", a[c, s])
+                        a[c, s] = a[piv, s]
+                        a[piv, s] = t
+                kb.assign(det, det * a[c, c])
+                with kb.for_("r2", c + 1, n, type=I64) as r2:
+                    f = kb.let("f", a[r2, c] / a[c, c])
+                    with kb.for_("s2", c + 1, n, type=I64) as s2:
+                        a[r2, s2] = a[r2, s2] - f * a[c, s2]
+        y[b] = as_(det, x_t.dtype)
+    return kb.finish()
