@@ -93,10 +93,16 @@ def test_conformance_case_constant_operands(name: str) -> None:
 
 def lowered_one_node(op: str, attrs: dict[str, Any], inputs: list[np.ndarray | None],
                      known: tuple[int, ...] = (), outputs: int = 1, rtol: float = 1e-5,
-                     atol: float = 1e-6) -> None:
+                     atol: float = 1e-6, late: tuple[int, ...] = ()) -> None:
     """One `op` node lowered for cpu by its rule: interpreted and native runs give what the
-    op's reference gives."""
-    g, feed = one_node_graph(op, attrs, inputs, known, outputs)
+    op's reference gives. Operands in `late` are constants while the types are inferred and
+    graph inputs when it is lowered (static shapes, values seen only at run time)."""
+    g, feed = one_node_graph(op, attrs, inputs, known + late, outputs)
+    for k in late:
+        v = g.nodes[0].inputs[k]
+        assert v is not None
+        feed.append(g.constants.pop(v))
+        g.inputs.append(v)
     want = interpret(g, feed)
     g = run_passes(g, "lower{target=cpu}", verify_each=True)
     assert [n.op for n in g.nodes] == ["KernelCall"]
@@ -176,3 +182,31 @@ def test_tfidf_idf_and_tfidf_weights() -> None:
         attrs = dict(pool, mode=mode, min_gram_length=lo, max_gram_length=2, max_skip_count=1)
         lowered_one_node("TfIdfVectorizer", attrs, [x])
         lowered_one_node("TfIdfVectorizer", attrs, [x[1].astype(np.int64)])
+
+
+# -- shape operands read at run time ---------------------------------------------------------------
+
+def test_run_time_shape_operands() -> None:
+    lowered_one_node("TopK", {"axis": 0, "largest": 0}, [floats((5, 2)), np.array([2])],
+                     late=(1,), outputs=2)
+    lowered_one_node("OneHot", {"axis": 1}, [np.array([[0.7, -1.2], [3.9, 5.0]], np.float32),
+                                             np.array(4), np.array([-2, 7], np.int32)], late=(1,))
+    cond = np.array([False, True, True])
+    lowered_one_node("Compress", {}, [floats((2, 3)), cond], late=(1,))
+    lowered_one_node("Compress", {"axis": 1}, [floats((2, 4, 2), np.float16), cond], late=(1,))
+    lowered_one_node("Col2Im", {"strides": (2,), "pads": (1, 0), "dilations": (2,)},
+                     [floats((2, 6, 2)), np.array([6]), np.array([3])], late=(1, 2))
+
+
+def test_det_batches_singular_f64() -> None:
+    x = floats((2, 3, 4, 4), np.float64)
+    x[1, 2, 3] = x[1, 2, 1] * 2   # singular
+    lowered_one_node("Det", {}, [x])
+    lowered_one_node("Det", {}, [floats((3, 1, 1), np.float16)], rtol=1e-3)
+
+
+def test_max_unpool_strides_pads() -> None:
+    x = floats((1, 2, 2, 2))
+    idx = np.array([[[[0, 3], [7, 4]], [[9, 9], [15, 12]]]])   # a repeated index: last wins
+    lowered_one_node("MaxUnpool", {"kernel_shape": (2, 2), "strides": (2, 2), "pads": (0, 1, 0, 1)},
+                     [x, idx])
