@@ -1,9 +1,9 @@
 """cpu rules of the attention family (src/backends/cpu/rules/attention.py, linear_attention.py):
-Attention, LinearAttention and CausalConvWithState on the ONNX conformance cases, interpreted and
-native against their expected outputs, and one-node graphs for what those cases miss
-(softmax_precision wider and narrower than the input, bfloat16 rows long enough for the pairwise
-sum, float64, windows with a KV cache and a short mask, beta per key dim, a float64 state),
-against the op's reference."""
+Attention, FlexAttention, LinearAttention and CausalConvWithState on the ONNX conformance cases,
+interpreted and native against their expected outputs, and one-node graphs for what those cases
+miss (softmax_precision wider and narrower than the input, bfloat16 rows long enough for the
+pairwise sum, float64, windows with a KV cache and a short mask, beta per key dim, a float64
+state, a score_mod that is not element-wise), against the op's reference."""
 from __future__ import annotations
 
 import sys
@@ -16,7 +16,8 @@ import pytest
 from rule_testing import check_case, close, run_natively
 
 import dlc.backends.cpu  # noqa: F401 - registers the cpu rules
-from dlc.ir import interpret
+from dlc.errors import UnsupportedOp
+from dlc.ir import OPS, DType, Graph, Node, TensorType, Value, interpret
 from dlc.passes import run_passes
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "passes"))
@@ -74,7 +75,10 @@ LINEAR = ["linear", "gated", "gated_per_head_decay", "delta", "gated_delta",
 CONV = ["basic", "with_bias", "with_past_state", "silu", "swish_alias", "decode_step",
         "kernel_size_one", "with_bias_and_past_state", "silu_with_past_state", "b1_c1_degenerate",
         "short_input_no_past_state", "fp16", "silu_fp16"]
-CASES = (_attention_cases() + [f"test_linear_attention_{c}" for c in LINEAR]
+FLEX = ["", "_scaled", "_gqa", "_diff_head_sizes", "_score_mod", "_prob_mod", "_fp16", "_double",
+        "_causal_mask", "_soft_cap", "_relative_positional"]
+CASES = (_attention_cases() + [f"test_flexattention{c}" for c in FLEX]
+         + [f"test_linear_attention_{c}" for c in LINEAR]
          + [f"test_causal_conv_with_state_{c}" for c in CONV])
 
 
@@ -143,3 +147,23 @@ def test_causal_conv_float64_silu() -> None:
     lowered_one_node("CausalConvWithState", {"activation": "silu"},
                      [rand(2, 3, 5, dtype=np.float64), rand(3, 1, 3, dtype=np.float64),
                       rand(3, dtype=np.float64), rand(2, 3, 2, dtype=np.float16)], 2)
+
+
+def test_flex_attention_softmax_precision_float64() -> None:
+    lowered_one_node("FlexAttention", {"softmax_precision": 11, "scale": 0.7},
+                     [rand(1, 4, 3, 4), rand(1, 2, 5, 4), rand(1, 2, 5, 6)], 1)
+
+
+def test_flex_attention_declines_a_mod_that_moves_elements() -> None:
+    # a score_mod reading its input transposed is not element-wise: UnsupportedOp, not a wrong
+    # answer
+    mod = Graph("transposed")
+    x = mod.add_input("scores", TensorType(DType.F32, (1, 1, 3, 3)))
+    y = Value("out", TensorType(DType.F32, (1, 1, 3, 3)))
+    mod.nodes.append(Node("Transpose", [x], [y], OPS["Transpose"].make_attrs(perm=(0, 1, 3, 2)),
+                          "t"))
+    mod.outputs = [y]
+    g, _ = one_node_graph("FlexAttention", {"score_mod": mod},
+                          [rand(1, 1, 3, 4), rand(1, 1, 3, 4), rand(1, 1, 3, 4)])
+    with pytest.raises(UnsupportedOp, match="FlexAttention"):
+        run_passes(g, "lower{target=cpu}")

@@ -1,17 +1,39 @@
-"""cpu rule for Attention (opsets 23-25): one kernel whose parallel loop runs over the query rows
-(batch x heads x queries), each computing its scores, a guarded softmax and the weighted sum of V
-in a private row of the key length, rounding where the reference rounds (float16/bfloat16 steps)."""
+"""cpu rules for Attention (opsets 23-25) and FlexAttention: one kernel whose parallel loop runs
+over the query rows (batch x heads x queries), each computing its scores, a softmax and the
+weighted sum of V in a private row of the key length, rounding where the reference rounds."""
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ....ir import DType, Node, TensorType, Type
-from ....ir.kernel import F32, F64, I64, Buffer, Expr, Kernel, KernelBuilder, Var, const
+import numpy as np
+
+from ....ir import OPS, DType, Graph, Node, TensorType, Type, Value
+from ....ir.compute import ComputeDef, NoCompute, Reduce, TensorArg, build_compute
+from ....ir.kernel import (
+    F32,
+    F64,
+    I64,
+    Buffer,
+    Expr,
+    Kernel,
+    KernelBuilder,
+    Load,
+    Var,
+    const,
+    substitute,
+    transform,
+    walk,
+)
 from ....ir.kernel import intrinsics as ki
 from ....ir.kernel.types import ScalarType
-from ....ir.ops.attention import SOFTMAX_PRECISIONS, AttentionAttrs
+from ....ir.ops.attention import (
+    SOFTMAX_PRECISIONS,
+    AttentionAttrs,
+    FlexAttentionAttrs,
+)
+from ....ir.ops.registry import RefCtx
 from . import RULES
 
 
@@ -230,3 +252,164 @@ def _mask_value(mask: Buffer, shape: tuple[int, ...], sh: _Shape, dt: DType, w: 
     if width < sh.total:
         val = ki.select(j < width, val, const(float("-inf"), w))
     return val
+
+
+# -- FlexAttention -------------------------------------------------------------------------
+
+ElementFn = Callable[[Expr, tuple[Expr, ...]], Expr]
+
+
+class _NotElementwise(Exception):
+    pass
+
+
+def _mod_function(g: Graph, full: tuple[int, ...], dtype: DType) -> ElementFn | None:
+    """A score_mod/prob_mod graph as fn(element, index) -> element, built from the compute
+    definitions of its nodes. Shapes and single values it derives are evaluated now by the ops'
+    references; None where a node has no compute definition, reduces, reads the input other than
+    element for element, or reads a table (the node cannot pass one to its kernel)."""
+    x_t = g.inputs[0].type if len(g.inputs) == 1 else None
+    if not isinstance(x_t, TensorType) or x_t.dtype is not dtype or len(g.outputs) != 1:
+        return None
+    x_in = g.inputs[0]
+    known: dict[Value, np.ndarray] = dict(g.constants)
+    shapes: dict[Value, tuple[int, ...]] = {x_in: full}
+    steps: dict[Value, ComputeDef] = {}
+    for n in g.nodes:
+        if len(n.outputs) != 1:
+            return None
+        out = n.outputs[0]
+        present = [v for v in n.inputs if v is not None]
+        if n.op == "Shape" or all(v in known for v in present):
+            # a shape, or a value of constants: known now if it is a single value or a shape
+            args = [None if v is None else known[v] if v in known else
+                    np.broadcast_to(np.zeros((), v.type.dtype.np), shapes[v])  # type: ignore
+                    for v in n.inputs]
+            try:
+                val = np.asarray(OPS[n.op].run_reference(n.attrs, args, RefCtx(1))[0])
+            except Exception:
+                return None
+            if n.op == "Shape" or val.size == 1:
+                known[out] = val
+                continue
+        targs: list[TensorArg | None] = []
+        for j, v in enumerate(n.inputs):
+            if v is None:
+                targs.append(None)
+            elif v in known:
+                arr = known[v]
+                targs.append(TensorArg(f"in{j}", arr.shape, DType.from_np(arr.dtype), arr))
+            elif v in shapes and isinstance(v.type, TensorType):
+                targs.append(TensorArg(f"in{j}", shapes[v], v.type.dtype))
+            else:
+                return None
+        try:
+            cd = build_compute(OPS[n.op], n.attrs, targs, 1)
+        except NoCompute:
+            return None
+        st = cd.outputs[0]
+        if len(cd.stages) != 1 or cd.constants or any(isinstance(e, Reduce) for e in walk(st.body)):
+            return None
+        shapes[out], steps[out] = st.shape, cd
+    if shapes.get(g.outputs[0]) != full or g.outputs[0] not in steps:
+        return None
+
+    def element(v: Value, index: tuple[Expr, ...], top: tuple[Expr, ...], x: Expr) -> Expr:
+        if v is x_in:
+            # structural equality (axes of size 1 read at 0): the input read elsewhere than here
+            if index != tuple(const(0, I64) if n == 1 else e for e, n in zip(top, full)):
+                raise _NotElementwise(v.name)
+            return x
+        if v in known:
+            if known[v].size != 1:
+                raise _NotElementwise(v.name)
+            return const(known[v].reshape(-1)[0].item(), DType.from_np(known[v].dtype))
+        cd = steps[v]
+        st = cd.outputs[0]
+        node = next(n for n in g.nodes if n.outputs[0] is v)
+        reads = {a.buffer.name: u for u, a in zip(node.inputs, cd.inputs)
+                 if u is not None and a is not None}
+
+        def read(e: object) -> Expr | None:
+            if isinstance(e, Load) and e.buffer.name in reads:
+                return element(reads[e.buffer.name], e.index, top, x)
+            return None
+        return transform(substitute(st.body, dict(zip(st.axes, index))), read)  # type: ignore
+
+    def apply(x: Expr, index: tuple[Expr, ...]) -> Expr:
+        return element(g.outputs[0], index, index, x)
+    try:   # a trial on placeholders: the graph reads its input element for element
+        probe = tuple(Var(f"probe{k}", I64) for k in range(len(full)))
+        apply(Var("probe_x", ScalarType(dtype)), probe)
+    except (_NotElementwise, NoCompute):
+        return None
+    return apply
+
+
+@RULES.register("FlexAttention")
+def lower_flex_attention(node: Node, attrs: FlexAttentionAttrs,
+                         types: list[Type | None]) -> Kernel | None:
+    a = attrs
+    q_t, k_t, v_t = (t if isinstance(t, TensorType) else None for t in types[:3])
+    assert q_t is not None and k_t is not None and v_t is not None
+    batch, q_heads, q_len, head = q_t.static_shape
+    kv_heads, total, v_head = k_t.static_shape[1], k_t.static_shape[2], v_t.static_shape[3]
+    if total == 0:
+        return None
+    dt = q_t.dtype
+    # scores are modified and normalized in float32 (float64 for double inputs) unless told
+    prec = SOFTMAX_PRECISIONS[a.softmax_precision] if a.softmax_precision is not None \
+        else DType.F64 if dt is DType.F64 else DType.F32
+    full = (batch, q_heads, q_len, total)
+    mods: list[ElementFn | None] = []
+    for g in (a.score_mod, a.prob_mod):
+        fn = _mod_function(g, full, prec) if g is not None else None
+        if g is not None and fn is None:
+            return None
+        mods.append(fn)
+    score_mod, prob_mod = mods
+    w = F64 if DType.F64 in (dt, prec) else F32
+    f32 = DType.F32.np.type
+    scale = f32(a.scale) if a.scale is not None else f32(1 / f32(math.sqrt(f32(head))))
+    root = float(dt.np.type(f32(math.sqrt(scale))))
+
+    kb = KernelBuilder("flex_attention")
+    q = kb.buffer("q", dt, q_t.static_shape, access="r")
+    k = kb.buffer("k", k_t.dtype, k_t.static_shape, access="r")
+    v = kb.buffer("v", v_t.dtype, v_t.static_shape, access="r")
+    out_t = node.outputs[0].type
+    assert isinstance(out_t, TensorType)
+    y = kb.buffer("y", dt, out_t.static_shape, access="w")
+
+    def modded(fn: ElementFn | None, x: Expr, index: tuple[Expr, ...]) -> Expr:
+        if fn is None:
+            return x
+        pt = ScalarType(prec)
+        return fn(x if x.type == pt else x.cast(pt), index).cast(w)
+
+    with kb.for_("r", 0, batch * q_heads * q_len, kind="parallel", type=I64) as r:
+        b = kb.let("b", r // (q_heads * q_len))
+        h = kb.let("h", (r // q_len) % q_heads)
+        i = kb.let("i", r % q_len)
+        kh = kb.let("kh", h // (q_heads // kv_heads))
+        row = kb.alloc("row", w, (total,), scope="private")
+        big = kb.let("big", const(float("-inf"), w))
+        with kb.for_("j", 0, total, type=I64) as j:
+            dot = kb.let("dot", const(0.0, w))
+            with kb.for_("d", 0, head, type=I64) as d:
+                kb.assign(dot, dot + rnd(q[b, h, i, d].cast(w) * root, dt)
+                          * rnd(k[b, kh, j, d].cast(w) * root, dt))
+            s = kb.let("s", modded(score_mod, rnd(rnd(dot, dt), prec), (b, h, i, j)))
+            row[j] = s
+            nan_max(kb, big, s)
+        with kb.for_("j", 0, total, type=I64) as j:
+            row[j] = rnd(ki.exp(rnd(row[j] - big, prec)), prec)
+        den = kb.let("den", sum_in_type(kb, row, 0, total, prec, w, "total"))
+        with kb.for_("j", 0, total, type=I64) as j:
+            row[j] = modded(prob_mod, rnd(row[j] / den, prec), (b, h, i, j))
+        with kb.for_("e", 0, v_head, type=I64) as e:
+            acc = kb.let("acc", const(0.0, w))
+            with kb.for_("j", 0, total, type=I64) as j:
+                kb.assign(acc, acc + row[j] * rnd(v[b, kh, j, e].cast(w), prec))
+            y[b, h, i, e] = rnd(acc, prec).cast(dt)
+    return kb.finish()
