@@ -136,7 +136,8 @@ def lower_stft(node: Node, a: STFTAttrs, types: list[Type | None]) -> Kernel | N
     kb = K.kb
     x = K.param("signal", x_t)
     step_b = K.param("frame_step", types[1])
-    window = K.param("window", types[2]) if len(types) > 2 and types[2] is not None else None
+    window_t = types[2] if len(types) > 2 else None
+    window = K.param("window", window_t) if window_t is not None else None
     frame_b = K.param("frame_length", types[3]) if len(types) > 3 and types[3] is not None \
         else None
     y = K.param("y", y_t, "w")
@@ -144,15 +145,17 @@ def lower_stft(node: Node, a: STFTAttrs, types: list[Type | None]) -> Kernel | N
     if frame_b is not None:
         frame: Expr = K.let(_scalar(frame_b), "frame")
     else:
-        w_t = types[2] if window is not None else None
-        frame = const(w_t.static_shape[0] if isinstance(w_t, TensorType)
+        frame = const(window_t.static_shape[0] if isinstance(window_t, TensorType)
                       else x_t.static_shape[1], I64)
     frame_f = K.f64(frame.cast(F64), "frame_f")
     complex_in = x_t.static_shape[2] == 2
     with K.nest(y_t.static_shape[:3], "o") as (b, t, f):
         re, im = K.f64(0.0, "re"), K.f64(0.0, "im")
-        with kb.for_("m", 0, frame, type=I64) as m:
-            at = t * step + m
+        # a frame_length or frame_step other than the shapes were inferred from (which the
+        # reference rejects) must not read out of bounds: indices are clamped
+        stop = frame.min(window_t.static_shape[0]) if isinstance(window_t, TensorType) else frame
+        with kb.for_("m", 0, stop, type=I64) as m:
+            at = K.let((t * step + m).min(x_t.static_shape[1] - 1), "at")
             w: Expr = window[m].cast(F64) if window is not None else const(1.0, F64)
             xr = K.f64(x[b, at, 0].cast(F64) * w, "xr")
             xi = K.f64(x[b, at, 1].cast(F64) * w if complex_in else const(0.0, F64), "xi")
@@ -295,7 +298,7 @@ def lower_roi_align(node: Node, a: RoiAlignAttrs, types: list[Type | None]) -> K
                 return const(a.sampling_ratio, I64)
             return K.let(intrinsics.ceil(extent / float(bins)).cast(I64), "g")
         gh, gw = count(rh, oh), count(rw, ow)
-        img = K.let(idx[r].cast(I64), "img")
+        img = K.let(idx[r].cast(I64).max(0).min(x_t.static_shape[0] - 1), "img")
         mode_max = a.mode == "max"
         acc = K.f64(-math.inf if mode_max else 0.0, "acc")
 
