@@ -21,7 +21,7 @@ from rule_testing import (
 
 import dlc.backends.cpu  # noqa: F401 - registers the cpu rules
 from dlc.api import import_graph, make_options
-from dlc.ir import interpret
+from dlc.ir import DType, interpret
 from dlc.passes import run_passes
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "passes"))
@@ -36,6 +36,9 @@ CASES = [
         "", "_add", "_multiply", "_max", "_min", "_max_with_element_indices",
         "_min_with_element_indices")),
     "test_maxunpool_export_without_output_shape", "test_det_2d", "test_det_nd",
+    "test_bitcast_bool_to_uint8", "test_ai_onnx_ml_binarizer",
+    "test_ai_onnx_ml_array_feature_extractor", "test_ai_onnx_ml_tree_ensemble_single_tree",
+    "test_ai_onnx_ml_tree_ensemble_set_membership",
     *(f"test_tfidfvectorizer_tf_{c}" for c in (
         "only_bigrams_skip0", "batch_onlybigrams_skip0", "onlybigrams_levelempty",
         "onlybigrams_skip5", "batch_onlybigrams_skip5", "uniandbigrams_skip5",
@@ -210,3 +213,49 @@ def test_max_unpool_strides_pads() -> None:
     idx = np.array([[[[0, 3], [7, 4]], [[9, 9], [15, 12]]]])   # a repeated index: last wins
     lowered_one_node("MaxUnpool", {"kernel_shape": (2, 2), "strides": (2, 2), "pads": (0, 1, 0, 1)},
                      [x, idx])
+
+
+# -- ai.onnx.ml ----------------------------------------------------------------------------------
+
+TREES = dict(
+    tree_roots=(0, 2), nodes_featureids=(0, 2, 1, 0),
+    nodes_modes=np.array([0, 3, 6, 5], np.uint8),          # LEQ, GT, MEMBER, NEQ
+    nodes_splits=np.array([0.5, -0.2, np.nan, 0.0], np.float32),
+    nodes_truenodeids=(1, 1, 3, 4), nodes_trueleafs=(0, 1, 1, 1),
+    nodes_falsenodeids=(0, 2, 3, 5), nodes_falseleafs=(1, 1, 0, 1),
+    nodes_missing_value_tracks_true=(1, 0, 0, 0), membership_values=np.array([1, 3, np.nan]),
+    leaf_targetids=(0, 1, 2, 0, 2, 1),
+    leaf_weights=np.array([1.5, -2.0, 0.25, 3.0, -1.0, 0.5], np.float32), n_targets=3)
+
+
+def test_tree_ensemble_aggregates_and_transforms() -> None:
+    x = np.array([[0.1, 1.0, 0.0], [np.nan, 2.0, -1.0], [0.9, 3.0, 5.0], [0.0, np.nan, 0.0],
+                  [0.7, 0.0, 0.0]], np.float32)
+    for aggregate, post in ((0, 1), (1, 0), (2, 2), (3, 3)):
+        lowered_one_node("TreeEnsemble", dict(TREES, aggregate_function=aggregate,
+                                              post_transform=post), [x])
+    lowered_one_node("TreeEnsemble", dict(TREES, aggregate_function=1), [x[1].astype(np.float64)])
+
+
+def test_label_encoder_numbers() -> None:
+    x = np.array([[1, 5, -3], [2, 2, 7]], np.int64)
+    lowered_one_node("LabelEncoder", dict(keys_int64s=(1, 2, 7, 2), values_floats=(0.5, 1.5, 2.5,
+                                                                                   -1.0)), [x])
+    f = np.array([0.5, np.nan, -2.0, 3.0], np.float32)
+    lowered_one_node("LabelEncoder", dict(keys_floats=(0.5, float("nan"), 3.0),
+                                          values_int64s=(10, 20, 30), default_int64=-7), [f])
+    lowered_one_node("LabelEncoder", dict(keys_tensor=np.array([1, 9], np.int32),
+                                          values_tensor=np.array([1.0, 2.0], np.float64),
+                                          default_tensor=np.array([-5.0])), [x.astype(np.int32)])
+
+
+def test_binarizer_and_feature_extractor() -> None:
+    lowered_one_node("Binarizer", {"threshold": 1.5}, [ints((3, 4), -2, 4, np.int32)])
+    lowered_one_node("Binarizer", {"threshold": 0.1}, [np.array([0.1, np.nan, 0.2, -1.0])])
+    lowered_one_node("ArrayFeatureExtractor", {}, [floats((2, 3, 4)), np.array([[3, 0], [0, 1]])])
+    lowered_one_node("ArrayFeatureExtractor", {}, [ints((5,), 0, 9, np.int32), np.array([4, 2])])
+
+
+def test_bitcast_bool_u8_i8() -> None:
+    lowered_one_node("BitCast", {"to": DType.I8}, [np.array([[True, False], [False, True]])])
+    lowered_one_node("BitCast", {"to": DType.BOOL}, [np.array([0, 1, 7, 255], np.uint8)])

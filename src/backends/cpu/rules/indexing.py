@@ -505,3 +505,25 @@ def lower_det(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None
                         a[r2, s2] = a[r2, s2] - f * a[c, s2]
         y[b] = as_(det, x_t.dtype)
     return kb.finish()
+
+
+# -- BitCast of bool ----------------------------------------------------------------------------
+
+@register("BitCast")
+def lower_bitcast_bool(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """bool <-> an 8-bit integer (other bitcasts have a compute definition): a bool is one byte
+    holding 0 or 1, and any nonzero byte reads as true."""
+    x_t, to = tensor(types[0]), attrs.to
+    kinds = {x_t.dtype, to}
+    if DType.BOOL not in kinds or not kinds <= {DType.BOOL, DType.I8, DType.U8}:
+        return None
+    kb = KernelBuilder("bitcast_bool")
+    x, y = operand(kb, "x", x_t), result(kb, "y", node.outputs[0].type)
+    with nest(kb, shape_of(x_t), "i") as i:
+        if x_t.dtype is to:
+            y[i] = x[i]
+        elif to is DType.BOOL:
+            y[i] = x[i].ne(0)
+        else:
+            y[i] = Select(x[i], const(1, as_type(to)), const(0, as_type(to)))
+    return kb.finish()
