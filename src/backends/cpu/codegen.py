@@ -65,6 +65,17 @@ class GroupLoop:
     base: int
 
 
+SHORT_LOOP = 16  # a vectorized loop of fewer iterations is left to LLVM's own judgement
+
+
+def _constant_trip(s: For) -> int | None:
+    start, stop, step = s.start, s.stop, s.step
+    if isinstance(start, Const) and isinstance(stop, Const) and isinstance(step, Const) \
+            and int(step.value) > 0:
+        return max(0, -(-(int(stop.value) - int(start.value)) // int(step.value)))
+    return None
+
+
 class ModuleBuilder:
     """One LLVM module holding the code of one or more kernels."""
 
@@ -396,6 +407,11 @@ class FunctionEmitter(ExprEmitter):
     # -- for loops -------------------------------------------------------------------------------
     def loop_props(self, s: For) -> list[tuple[str, Any]]:
         if s.kind is ForKind.VECTORIZED:
+            trip = _constant_trip(s)
+            if trip is not None and trip < SHORT_LOOP:
+                # too short to fill vectors: LLVM unrolls it, and forcing the vectorizer then
+                # makes it widen the loop around it with gathers (slow code, slower compiles)
+                return []
             return [("llvm.loop.vectorize.enable", ir.Constant(T.I1, True))]
         if s.kind is ForKind.UNROLLED:
             const = all(isinstance(e, Const) for e in (s.start, s.stop, s.step))

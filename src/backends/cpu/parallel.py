@@ -126,8 +126,9 @@ def outline_parallel_for(em: FunctionEmitter, s: For) -> None:
     def field(i: int) -> ir.Value:
         return sb.load(sb.gep(envp, [ir.Constant(T.I32, 0), ir.Constant(T.I32, i)]))
     with sub.scope():
-        s_start = T.from_mem(sb, field(0), t)
-        s_step = T.from_mem(sb, field(1), t)
+        # constant bounds stay constants: LLVM then knows the stride of every access
+        s_start = start if isinstance(start, ir.Constant) else T.from_mem(sb, field(0), t)
+        s_step = step if isinstance(step, ir.Constant) else T.from_mem(sb, field(1), t)
         for i, v in enumerate(captured):
             sb.store(field(2 + i), sub.declare_var(v))
         at = 2 + len(captured)
@@ -176,7 +177,11 @@ def _chunk_loop(sub: FunctionEmitter, s: For, start: ir.Value, step: ir.Value, l
     b.position_at_end(latch)
     b.store(b.add(b.load(it_slot), ir.Constant(T.I64, 1), flags=["nsw"]), it_slot)
     br = b.branch(head)
-    br.set_metadata("llvm.loop", sub.mb.loop_id([], [group]))
+    # a loop nest is vectorized at its inner loop; were LLVM to unroll that one fully, it would
+    # widen this loop with gathers instead (long compiles, slow code)
+    nested = any(isinstance(n, For) for n in walk(s.body))
+    props = [("llvm.loop.vectorize.enable", ir.Constant(T.I1, False))] if nested else []
+    br.set_metadata("llvm.loop", sub.mb.loop_id(props, [group]))
     b.position_at_end(done)
 
 

@@ -4,7 +4,6 @@ form of index expressions. Generic over the dataclass fields, so new node kinds 
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -15,10 +14,15 @@ Node = Expr | Stmt
 N = TypeVar("N", bound=Node)
 
 
-@functools.cache
+_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
 def field_names(cls: type) -> tuple[str, ...]:
     """A node class's dataclass fields (looked up once per class: traversals are hot)."""
-    return tuple(f.name for f in dataclasses.fields(cls))
+    names = _FIELDS.get(cls)
+    if names is None:
+        names = _FIELDS[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return names
 
 
 def children(node: Node) -> Iterator[Node]:

@@ -5,6 +5,7 @@ interpreter (every kernel through the kernel interpreter) and with every kernel 
 code and called in order — and both must give the case's expected outputs."""
 from __future__ import annotations
 
+import functools
 import warnings
 from typing import Any
 
@@ -19,12 +20,14 @@ warnings.filterwarnings("ignore")
 PIPELINE = "canonicalize,fold-batchnorm,fuse,lower{target=cpu}"
 
 
-def conformance_case(name: str) -> Any:
+@functools.cache
+def _all_cases() -> dict[str, Any]:
     from onnx.backend.test.case import node
-    for c in node.collect_testcases():
-        if c.name == name:
-            return c
-    raise KeyError(name)
+    return {c.name: c for c in node.collect_testcases()}
+
+
+def conformance_case(name: str) -> Any:
+    return _all_cases()[name]
 
 
 def to_value(x: Any) -> Any:
