@@ -1,6 +1,7 @@
 """cpu rules for indexed, scanned and selected data: CumSum/CumProd, TopK, the Scatter family,
-MaxUnpool, Col2Im, Det, OneHot, Compress and BitCast of bool. Shape operands the rule cannot see
-are read from their buffers at run time; sizes come from the node's static output types."""
+MaxUnpool, Col2Im, Det, OneHot, Compress, TfIdfVectorizer and BitCast of bool (the ai.onnx.ml ops
+are in indexing_ml.py). Shape operands a rule cannot see are read from their buffers at run
+time; sizes come from the node's static output types."""
 from __future__ import annotations
 
 import itertools
@@ -88,6 +89,28 @@ def result(kb: KernelBuilder, name: str, t: Type) -> Buffer:
 def copy(kb: KernelBuilder, src: Buffer, dst: Buffer, shape: Sequence[int]) -> None:
     with nest(kb, shape, "c") as i:
         dst[i] = src[i]
+
+
+def all_of(conds: Sequence[Expr]) -> Expr:
+    out: Expr = const(True)
+    for c in conds:
+        out = out & c
+    return out
+
+
+def all_product(es: Sequence[Expr]) -> Expr:
+    out: Expr = const(1, I64)
+    for e in es:
+        out = out * e
+    return out
+
+
+def flatten(index: Sequence[Expr], sizes: Sequence[Expr | int]) -> Expr:
+    """The row-major position of `index` in an array of `sizes`."""
+    out: Expr = const(0, I64)
+    for i, n in zip(index, sizes):
+        out = out * n + i
+    return out
 
 
 # -- CumSum / CumProd ---------------------------------------------------------------------------
@@ -211,16 +234,10 @@ def _scatter_elements(node: Node, attrs: Any, types: list[Type | None]) -> Kerne
         acc = kb.let("acc", data[p])
         # elements past the indices' extent along another axis receive no update
         inside = [p[d] < ishape[d] for d in range(len(shape)) if d != axis and ishape[d] < shape[d]]
-        with ExitStack() as stack:
-            if inside:
-                cond = inside[0]
-                for c in inside[1:]:
-                    cond = cond & c
-                stack.enter_context(kb.if_(cond))
-            with kb.for_("j", 0, ishape[axis], type=I64) as j:
-                at = (*p[:axis], j, *p[axis + 1:])
-                with kb.if_(wrap(indices[at], n).eq(p[axis])):
-                    kb.assign(acc, combine(REDUCE[reduction], acc, updates[at]))
+        with kb.if_(all_of(inside)), kb.for_("j", 0, ishape[axis], type=I64) as j:
+            at = (*p[:axis], j, *p[axis + 1:])
+            with kb.if_(wrap(indices[at], n).eq(p[axis])):
+                kb.assign(acc, combine(REDUCE[reduction], acc, updates[at]))
         out[p] = acc
     return kb.finish()
 
@@ -251,10 +268,7 @@ def lower_scatter_nd(node: Node, attrs: Any, types: list[Type | None]) -> Kernel
     with nest(kb, shape, "p") as p:
         acc = kb.let("acc", data[p])
         with nest(kb, tuples, "t", "serial") as t:
-            hit: Expr = const(True)
-            for j in range(k):
-                hit = hit & wrap(indices[(*t, j)], shape[j]).eq(p[j])
-            with kb.if_(hit):
+            with kb.if_(all_of([wrap(indices[(*t, j)], shape[j]).eq(p[j]) for j in range(k)])):
                 kb.assign(acc, combine(REDUCE[attrs.reduction], acc, updates[(*t, *p[k:])]))
         out[p] = acc
     return kb.finish()
@@ -312,13 +326,6 @@ def lower_tfidf(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | No
 
 # -- Col2Im, MaxUnpool ----------------------------------------------------------------------------
 
-def all_of(conds: Sequence[Expr]) -> Expr:
-    out: Expr = const(True)
-    for c in conds:
-        out = out & c
-    return out
-
-
 @register("Col2Im")
 def lower_col2im(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
     """Each image pixel sums the column entries that land on it (a gather, so pixels are
@@ -358,21 +365,6 @@ def lower_col2im(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | N
                 kb.assign(acc, acc + as_(x[n, row, col], acc_t))
         y[p] = as_(acc, x_t.dtype)
     return kb.finish()
-
-
-def all_product(es: Sequence[Expr]) -> Expr:
-    out: Expr = const(1, I64)
-    for e in es:
-        out = out * e
-    return out
-
-
-def flatten(index: Sequence[Expr], sizes: Sequence[Expr | int]) -> Expr:
-    """The row-major position of `index` in an array of `sizes`."""
-    out: Expr = const(0, I64)
-    for i, n in zip(index, sizes):
-        out = out * n + i
-    return out
 
 
 @register("MaxUnpool")
