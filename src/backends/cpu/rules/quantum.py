@@ -98,7 +98,7 @@ class GroupLoops:
         self.outer_bits = min(m, PARALLEL_BITS) if self.parallel else 0
         self.inner_bits = min(low, m - self.outer_bits)
         self.mid_bits = m - self.outer_bits - self.inner_bits
-        self.vars: dict[str, Expr] = {}
+        self.bits: dict[int, Var] = {}  # group index bit -> its value in this iteration
 
     @property
     def outer_count(self) -> int:
@@ -107,40 +107,43 @@ class GroupLoops:
     @contextmanager
     def outer(self) -> Iterator[Expr]:
         """The parallel loop; its variable numbers the partial results of a reduction."""
-        with self.kb.for_("o", 0, self.outer_count, kind="parallel" if self.parallel
-                          else "serial", type=I64) as o:
-            self.vars["o"] = o
+        with self.loop("o", self.inner_bits + self.mid_bits, self.outer_bits,
+                       "parallel" if self.parallel else "serial") as o:
             yield o
 
     @contextmanager
     def inner(self) -> Iterator[None]:
         """The middle and innermost loops (inside `outer`)."""
-        kb = self.kb
-        with kb.for_("m", 0, 1 << self.mid_bits, type=I64) as m, \
-                kb.for_("i", 0, 1 << self.inner_bits, type=I64) as i:
-            self.vars["m"], self.vars["i"] = m, i
+        with self.loop("m", self.inner_bits, self.mid_bits), self.loop("i", 0, self.inner_bits):
             yield
+
+    @contextmanager
+    def loop(self, name: str, first: int, count: int, kind: str = "serial") -> Iterator[Expr]:
+        """A loop over group index bits first..first+count-1 (none where count is 0)."""
+        if count == 0:
+            yield const(0, I64)
+            return
+        with self.kb.for_(name, 0, 1 << count, kind=kind, type=I64) as var:
+            self.split(var, name, first, count)
+            yield var
+
+    def split(self, var: Var, name: str, first: int, count: int) -> None:
+        """Name the bits of a loop variable once (group index bits first..first+count-1): every
+        amplitude's index is made of them."""
+        for b in range(count):
+            self.bits[first + b] = self.kb.let(f"{name}{b}", bit(var, b))
 
     @contextmanager
     def all(self) -> Iterator[None]:
         with self.outer(), self.inner():
             yield
 
-    def free_bit(self, b: int) -> Expr:
-        """Bit b of the group index."""
-        if b < self.inner_bits:
-            return bit(self.vars["i"], b)
-        b -= self.inner_bits
-        if b < self.mid_bits:
-            return bit(self.vars["m"], b)
-        return bit(self.vars["o"], b - self.mid_bits)
-
     def index(self, bit_of: BitOf) -> tuple[Expr, ...]:
         pos = {q: b for b, q in enumerate(self.free)}
         out = []
         for axis in range(self.n):
             q = self.n - 1 - axis  # qubit q is axis n-1-q
-            out.append(self.free_bit(pos[q]) if q in pos else i64(bit_of(q)))
+            out.append(self.bits[pos[q]] if q in pos else i64(bit_of(q)))
         return tuple(out)
 
 
@@ -225,6 +228,9 @@ def gate_product(kb: KernelBuilder, n: int, cx: Cx, qubits: tuple[int, ...], sta
     size = 1 << k
     loops = GroupLoops(kb, n, set(qubits))
     zero = const(0.0, cx.part)
+    if k <= UNROLL_QUBITS:  # the matrix read once, outside the loops
+        m = [[kb.let(f"g{r}_{c}", cx.load(gate, (i64(r), i64(c)))) for c in range(size)]
+             for r in range(size)]
     with loops.all():
         if k <= UNROLL_QUBITS:
             amps = [kb.let(f"a{c}", cx.load(state, loops.index(operand_bits(qubits, c))))
@@ -233,7 +239,7 @@ def gate_product(kb: KernelBuilder, n: int, cx: Cx, qubits: tuple[int, ...], sta
                 re: Expr = zero
                 im: Expr = zero
                 for c in range(size):
-                    pr, pi = cmul(cx.load(gate, (i64(r), i64(c))), amps[c])
+                    pr, pi = cmul(m[r][c], amps[c])
                     re, im = re + pr, im + pi
                 out[loops.index(operand_bits(qubits, r))] = cx.make(re, im)
             return
