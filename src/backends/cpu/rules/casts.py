@@ -55,16 +55,19 @@ def elementwise_kernel(name: str, out: TensorType, ins: Sequence[TensorType | No
             for k, t in enumerate(ins)]
     y = kb.buffer("out", out.dtype, out.static_shape, access="w")
     idx: list[Var] = []
-    with _nest(kb, out.static_shape, idx):
+    with nest(kb, out.static_shape, idx):
         y[tuple(idx)] = body(bufs, tuple(idx))
     return kb.finish()
 
 
-class _nest:
-    """`with` a loop nest over `shape`, its index variables appended to `idx`."""
+class nest:
+    """`with` a loop nest over `shape`, its index variables appended to `idx`; the outer loop
+    runs across cores unless `parallel` is False."""
 
-    def __init__(self, kb: KernelBuilder, shape: Sequence[int], idx: list[Var]):
-        self.loops = [kb.for_(f"i{d}", 0, n, kind="parallel" if d == 0 else "serial", type=I64)
+    def __init__(self, kb: KernelBuilder, shape: Sequence[int], idx: list[Var],
+                 parallel: bool = True):
+        self.loops = [kb.for_(f"i{d}", 0, n, type=I64,
+                              kind="parallel" if d == 0 and parallel else "serial")
                       for d, n in enumerate(shape)]
         self.idx = idx
 
