@@ -226,3 +226,73 @@ def lower_dequantize(node: Node, attrs: Any, types: list[Type | None]) -> Kernel
         s = param_at(_read(b[1]), scale, i, a.axis, a.block_size)
         return (v.cast(s_type) * s.cast(s_type)).cast(out.dtype)
     return elementwise_kernel("dequantize", out, [x, scale, zero], body)
+
+
+# -- integer Pow ---------------------------------------------------------------------------------
+
+@RULES.register("Pow")
+def lower_int_pow(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """x ** y for an integer x as the reference computes it: with integer exponents none of
+    which is negative, exact square-and-multiply in 64 bits (wrapping), then the low bits;
+    otherwise C's pow on doubles truncated to x's type. Whether any exponent is negative is a
+    property of the whole tensor, so the kernel looks at all of them first."""
+    x, y, out = static(types[0]), static(types[1]), static(node.outputs[0].type)
+    if x is None or y is None or out is None or x.dtype not in cp.KERNEL_DTYPES or \
+            y.dtype not in cp.KERNEL_DTYPES or not x.dtype.is_int:
+        return None
+    wide = I64 if x.dtype.is_signed else U64
+    kb = KernelBuilder("int_pow")
+    xb = kb.buffer("x", x.dtype, x.static_shape, access="r")
+    yb = kb.buffer("y", y.dtype, y.static_shape, access="r")
+    ob = kb.buffer("out", out.dtype, out.static_shape, access="w")
+    negative = kb.let("negative", const(y.dtype.is_float, DType.BOOL))
+    if y.dtype.is_int and y.dtype.is_signed:
+        seen: list[Var] = []
+        with nest(kb, y.static_shape, seen, parallel=False):
+            kb.assign(negative, negative | (yb[tuple(seen)] < 0))
+    idx: list[Var] = []
+    with nest(kb, out.static_shape, idx):
+        base = broadcast_at(xb, x.static_shape, idx)
+        exp = broadcast_at(yb, y.static_shape, idx)
+        with kb.if_(negative):
+            ob[tuple(idx)] = Math("pow", (base.cast(F64), exp.cast(F64))).cast(out.dtype)
+        with kb.else_():
+            acc = kb.let("acc", 1, wide)
+            b = kb.let("b", base.cast(wide))
+            e = kb.let("e", exp.cast(wide))
+            with kb.while_(e > 0):
+                with kb.if_((e & 1).ne(0)):
+                    kb.assign(acc, acc * b)
+                kb.assign(b, b * b)
+                kb.assign(e, e >> 1)
+            ob[tuple(idx)] = acc.cast(out.dtype)
+    return kb.finish()
+
+
+# -- ops whose data passes through unchanged -----------------------------------------------------
+
+def _copy_kernel(name: str, x: TensorType | None, out: TensorType | None,
+                 unread: Sequence[TensorType | None] = ()) -> Kernel | None:
+    """out = x element by element in C order (x binds as a flat buffer of out's shape); the
+    node's other inputs bind to buffers the kernel does not read."""
+    if x is None or out is None or x.dtype is not out.dtype or x.numel != out.numel or \
+            x.dtype not in HANDLED or any(t is None for t in unread):
+        return None
+    return elementwise_kernel(name, out, [TensorType(x.dtype, out.static_shape), *unread],
+                              lambda b, i: _read(b[0])[i])
+
+
+@RULES.register("Squeeze")
+def lower_squeeze(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+    """Axes known only at run time but static shapes: squeezing moves no data (the static
+    output shape already says which axes go, so the axes operand is not read)."""
+    return _copy_kernel("squeeze", static(types[0]), static(node.outputs[0].type),
+                        [static(t) for t in types[1:] if t is not None])
+
+
+@RULES.register("OptionalGetElement")
+def lower_optional_get_element(node: Node, attrs: Any,
+                               types: list[Type | None]) -> Kernel | None:
+    """A plain tensor input (not an optional or a sequence) is its own element."""
+    return _copy_kernel("optional_get_element", static(types[0]),
+                        static(node.outputs[0].type))
