@@ -244,8 +244,8 @@ class GraphProgram:
         for v in g.outputs:
             t = v.type
             assert isinstance(t, TensorType)
-            if v in lay.slots and v not in g.inputs and v not in outs:
-                outs[v] = np.empty(t.static_shape, t.dtype.np)
+            if v in lay.slots and v not in g.inputs and v not in g.constants and v not in outs:
+                outs[v] = np.empty(t.static_shape, t.dtype.np)  # a constant output is copied
                 bind(v, outs[v])
         for v, a in self._consts.items():
             if v not in outs:
