@@ -206,3 +206,66 @@ def test_qasm_circuit(name):
     size = int(g.inputs[0].type.shape[0])
     feeds = [[rng.random(size)] for _ in range(6)] + [[np.zeros(size)], [np.full(size, 0.99)]]
     lower_and_check(g, feeds)
+
+
+# -- circuits compiled for target="cpu" ----------------------------------------------------------
+
+def test_constant_output_of_a_cpu_program():
+    """A graph whose output folded to a constant (a small circuit's state) returns the constant
+    (it returned an uninitialized array)."""
+    from dlc.backends.cpu import host_target
+    from dlc.backends.cpu.graph import compile_graph
+    g = Graph("folded")
+    want = random_state(3)
+    g.outputs = [g.add_constant("state", want)]
+    np.testing.assert_array_equal(compile_graph(g, host_target()).run([])[0], want)
+
+
+qiskit = pytest.importorskip("qiskit")
+circuits = pytest.importorskip("frontends.test_qasm_circuits")  # their circuits and oracles
+
+# a few of each kind: every compile runs LLVM over a kernel per gate
+UNITARY_CPU = [("qft6", "qasm2"), ("ghz5", "qasm3"), ("custom", "qasm2"), ("all_gates", "qasm2"),
+               ("random3", "qasm3")]
+SAMPLED_CPU = [("conditional", "qasm2"), ("teleport", "qasm3"), ("reset", "qasm2"),
+               ("if_else", "qasm3"), ("random_measured", "qasm2")]
+
+
+def cpu_circuit(text: str, precision: str | None = None) -> Any:
+    import dlc
+    return dlc.compile(text, frontend="qasm", target="cpu", precision=precision)
+
+
+@pytest.mark.parametrize("name,dump", UNITARY_CPU)
+def test_library_circuit_state_vector_on_cpu(name, dump):
+    from qiskit.quantum_info import Statevector
+    qc = circuits.UNITARY[name]()
+    want = Statevector(qc).data
+    got = cpu_circuit(circuits.DUMPS[dump](qc)).statevector()
+    assert got.dtype == np.complex64 and got.shape == want.shape
+    assert circuits.fidelity(got, want) > 1 - 1e-6
+    if name in circuits.PHASE_EXACT and dump == "qasm2":
+        np.testing.assert_allclose(got, want, atol=2e-6)
+
+
+def test_double_precision_on_cpu():
+    from qiskit import qasm2
+    from qiskit.circuit.random import random_circuit
+    from qiskit.quantum_info import Statevector
+    qc = random_circuit(5, 5, seed=42)
+    got = cpu_circuit(qasm2.dumps(qc), precision="double").statevector()
+    assert got.dtype == np.complex128
+    assert circuits.fidelity(got, Statevector(qc).data) > 1 - 1e-12
+
+
+@pytest.mark.parametrize("name,dump", SAMPLED_CPU)
+def test_sample_counts_match_aer_on_cpu(name, dump):
+    aer = pytest.importorskip("qiskit_aer")
+    from qiskit import transpile
+    qc = circuits.SAMPLED[name][0]()
+    sim = aer.AerSimulator(seed_simulator=1234)
+    want = sim.run(transpile(qc, sim), shots=4000).result().get_counts()
+    got = cpu_circuit(circuits.DUMPS[dump](qc)).sample(shots=4000, seed=1234)
+    assert sum(got.values()) == 4000
+    assert {len(k) for k in got} == {len(k) for k in want}
+    assert circuits.tvd(got, want) < 0.03, (got, want)
