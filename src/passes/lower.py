@@ -257,7 +257,13 @@ class _Lowering:
         assert isinstance(body, Graph)
         self.graph.constants.update(body.constants)   # folded inside: the kernels read them
         body.constants = {}
-        pairs = [(i, o) for i, o in zip(body.outputs, n.outputs) if self.used(o)]
+        produced = {o for m in body.nodes for o in m.outputs}
+        for inner, outer in zip(body.outputs, n.outputs):
+            if inner not in produced and outer is not inner:  # folded to a constant inside
+                self.graph.replace_uses(outer, inner)
+        self.readers = self.graph.users()
+        pairs = [(i, o) for i, o in zip(body.outputs, n.outputs)
+                 if i in produced and self.used(o)]
         if not pairs:
             return
         try:

@@ -112,4 +112,5 @@ def specialize(graph: Graph, inputs: Sequence[object], options: CompileOptions |
             g.inputs.remove(v)
             bound.append(positions[v])
         run_passes(g, ["canonicalize"], options)
+    run_passes(g, ["canonicalize"], options)  # fold what the now static types allow
     return g, sorted(bound)
