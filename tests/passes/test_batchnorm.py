@@ -101,6 +101,6 @@ def test_default_pipeline_folds_conv_bn_and_cleans_up() -> None:
                    {"w": rng.standard_normal((3, 2, 1, 1)).astype(np.float32), **bn_params(3)})
     x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
     want = interpret(g, [x])[0]
-    m = compile_graph(g, make_options(opt_level=2))
+    m = compile_graph(g, make_options(target="reference", opt_level=2))
     np.testing.assert_allclose(m(x), want, rtol=1e-4, atol=1e-5)
     assert ops(g) == ["Conv", "Relu"]
