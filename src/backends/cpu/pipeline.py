@@ -24,7 +24,7 @@ OBJECT_FILE = "cpu.o"
 
 def lowering_pipeline(graph: Graph, options: CompileOptions) -> list[str]:
     """The passes that turn an optimized graph into kernel calls for the cpu."""
-    names = []
+    names = ["unroll"]
     if options.opt_level >= 1 and not any(n.op in ("Fused", "KernelCall") for n in graph.nodes):
         names.append("fuse")
     return [*names, "lower{target=cpu}", "plan-memory"]
