@@ -132,13 +132,13 @@ class _Built:
     payload: Any = None
 
 
-def _build(graph: Graph, options: CompileOptions) -> _Built:
+def _build(graph: Graph, options: CompileOptions, specialized: bool = False) -> _Built:
     if options.target == "reference":
         from .backends.reference import compile_graph as ref
         return _Built(ref(graph, options), graph)
     if options.target == "cpu":
         from .passes.specialize import is_static
-        if not is_static(graph):
+        if not specialized and not is_static(graph):  # lowering names what stays dynamic
             return _Built(_specializing(graph, options), graph, {"specialized": "on first run"},
                           lambda root: {"specialize": True})
         from .backends.cpu.pipeline import compile_model, payload_writer
@@ -163,7 +163,7 @@ def _specializing(graph: Graph, options: CompileOptions) -> Any:
 
     def compile_for(inputs: Any) -> tuple[Any, list[int]]:
         static, bound = specialize(graph, inputs, options)
-        return _build(static, options).executor, bound
+        return _build(static, options, specialized=True).executor, bound
     return SpecializingExecutor(compile_for)
 
 
