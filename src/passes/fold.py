@@ -15,9 +15,10 @@ import numpy as np
 from ..ir import OPS, Node, TensorType, Value
 from ..ir.ops import InferCtx, RefCtx
 
-# Ops whose result is not a function of their inputs.
+# Ops whose result is not a function of their inputs; and kernel calls, which are the target's
+# code to run (folding one would run it in the kernel interpreter at compile time).
 NOT_FOLDABLE = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
-                          "Bernoulli", "Multinomial"})
+                          "Bernoulli", "Multinomial", "KernelCall"})
 # Ops that only name a value already stored in the graph: folding them costs no space.
 ALWAYS_FOLD = frozenset({"Constant"})
 

@@ -315,5 +315,22 @@ def is_circuit_graph(graph: Graph) -> bool:
 def circuit_module(graph: Graph, compile_graph: CompileGraph, target: str,
                    info: Mapping[str, Any] | None = None) -> CircuitModule:
     """A CircuitModule for a circuit graph; `compile_graph` turns a graph into an executor for
-    the target (the module compiles the parts it derives, like the state before measurement)."""
-    return CircuitModule(graph, compile_graph(graph), target, compile_graph, info)
+    the target (the module compiles the parts it derives, like the state before measurement).
+    The whole graph is compiled only if it is run as a graph (`run`, `__call__`):
+    statevector() and sample() compile the parts they need."""
+    return CircuitModule(graph, _OnFirstCall(lambda: compile_graph(graph)), target,
+                         compile_graph, info)
+
+
+class _OnFirstCall:
+    """An executor made when it is first called."""
+
+    def __init__(self, make: Callable[[], Executor]):
+        self.make: Callable[[], Executor] | None = make
+        self.executor: Executor | None = None
+
+    def __call__(self, inputs: Sequence[Any]) -> list[Any]:
+        if self.executor is None:
+            assert self.make is not None
+            self.executor, self.make = self.make(), None
+        return self.executor(inputs)

@@ -10,6 +10,7 @@ graph alone, so an artifact keeps the object code and recomputes the layout on l
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Sequence
@@ -187,15 +188,20 @@ def graph_ir(graph: Graph, target: CpuTarget, reuse: bool = True) -> tuple[str, 
     lay = layout(graph, reuse)
     mb = ModuleBuilder(target, graph.name or "graph")
     entries: list[str] = []
+    seen: dict[Kernel, str] = {}  # kernels that differ only in name are compiled once
     with progress.task("generate LLVM IR", len(graph.nodes)) as step:
         for n in graph.nodes:
             k: Kernel = n.attrs.kernel
-            try:
-                entries.append(mb.add_kernel(k))
-            except UnsupportedOp as e:
-                raise UnsupportedOp(f"the cpu target cannot compile kernel '{k.name}' of node "
-                                    f"'{n.name}': {e}", op=e.op, node=n.name,
-                                    target=TARGET) from None
+            key = dataclasses.replace(k, name="")
+            entry = seen.get(key)
+            if entry is None:
+                try:
+                    entry = seen[key] = mb.add_kernel(k)
+                except UnsupportedOp as e:
+                    raise UnsupportedOp(f"the cpu target cannot compile kernel '{k.name}' of "
+                                        f"node '{n.name}': {e}", op=e.op, node=n.name,
+                                        target=TARGET) from None
+            entries.append(entry)
             step.advance()
     em = _GraphEmitter(mb, lay, entries)
     for n, entry in zip(graph.nodes, entries):
