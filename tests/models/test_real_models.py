@@ -10,13 +10,15 @@ pytest.importorskip("onnxruntime")
 from export_models import TEXT, VISION, compare  # noqa: E402
 
 
+@pytest.mark.parametrize("target", ["reference", "cpu"])
 @pytest.mark.parametrize("name", VISION)
-def test_vision_model_matches_ort(name):
+def test_vision_model_matches_ort(name, target):
     pytest.importorskip("torchvision")
-    assert compare(name)["rel_err"] <= 1e-4
+    assert compare(name, target)["rel_err"] <= 1e-4
 
 
+@pytest.mark.parametrize("target", ["reference", "cpu"])
 @pytest.mark.parametrize("name", TEXT)
-def test_text_model_matches_ort(name):
+def test_text_model_matches_ort(name, target):
     pytest.importorskip("transformers")
-    assert compare(name)["rel_err"] <= 1e-4
+    assert compare(name, target)["rel_err"] <= 1e-4
