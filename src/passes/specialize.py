@@ -88,10 +88,11 @@ def specialize(graph: Graph, inputs: Sequence[object], options: CompileOptions |
     whose values it depends on (they are constants in the copy and no longer its inputs)."""
     from .manager import run_passes
     g = copy_graph(graph)
-    by_value = dict(zip(g.inputs, (np.asarray(x) for x in inputs)))
-    for v in g.inputs:
+    by_value: dict[Value, np.ndarray] = {}  # tensor inputs (sequences keep their types)
+    for v, x in zip(g.inputs, inputs):
         t = v.type
         if isinstance(t, TensorType):
+            by_value[v] = np.asarray(x)
             v.type = TensorType(t.dtype, tuple(by_value[v].shape))
     positions = {v: i for i, v in enumerate(g.inputs)}
     bound: list[int] = []
@@ -104,7 +105,7 @@ def specialize(graph: Graph, inputs: Sequence[object], options: CompileOptions |
             break
         wanted = set().union(*missing.values())
         new = [v for v in _sources(g, wanted)
-               if v in positions and by_value[v].size <= MAX_VALUE_ELEMENTS]
+               if v in by_value and by_value[v].size <= MAX_VALUE_ELEMENTS]
         if not new:
             break
         for v in new:
