@@ -6,7 +6,7 @@ applied by `apply_rules` (rewrite.py).
 """
 from __future__ import annotations
 
-from . import batchnorm, canonicalize, unroll  # noqa: F401  (register the passes)
+from . import batchnorm, canonicalize, schedule, unroll  # noqa: F401  (register the passes)
 from .canonicalize import CANONICAL_RULES, Canonicalize
 from .cleanup import cse, dce
 from .fold import FoldPolicy, fold_node

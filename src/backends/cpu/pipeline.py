@@ -27,7 +27,8 @@ def lowering_pipeline(graph: Graph, options: CompileOptions) -> list[str]:
     names = ["unroll"]
     if options.opt_level >= 1 and not any(n.op in ("Fused", "KernelCall") for n in graph.nodes):
         names.append("fuse")
-    return [*names, "lower{target=cpu}", "plan-memory"]
+    schedule = ["schedule"] if options.opt_level >= 2 else []
+    return [*names, "lower{target=cpu}", *schedule, "plan-memory"]
 
 
 def lower_model(graph: Graph, options: CompileOptions, target: CpuTarget | None = None,
