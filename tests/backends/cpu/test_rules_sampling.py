@@ -1,0 +1,74 @@
+"""cpu rules of the sampling family (src/backends/cpu/rules/sampling.py): AffineGrid on the ONNX
+conformance cases (their size operand is a graph input, bound by specialization as dlc.compile
+does), interpreted and native against their expected outputs, and one-node graphs for what those
+cases miss, against the op's reference."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rule_testing import PIPELINE, close, conformance_case, run_natively, to_value
+
+import dlc.backends.cpu  # noqa: F401 - registers the cpu rules
+from dlc.api import import_graph, make_options
+from dlc.ir import Graph, interpret
+from dlc.passes import run_passes
+from dlc.passes.specialize import specialize
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "passes"))
+from lowering_testing import one_node_graph  # noqa: E402
+
+CASES = [
+    "test_affine_grid_2d", "test_affine_grid_2d_align_corners",
+    "test_affine_grid_3d", "test_affine_grid_3d_align_corners",
+]
+
+
+def check_specialized(name: str) -> Graph:
+    """check_case for cases whose shape operands are graph inputs: each data set specializes
+    the graph (binding those inputs as constants), lowers it, and runs it both ways."""
+    case = conformance_case(name)
+    graph = import_graph(case.model, make_options())
+    lowered = graph
+    for inputs, outputs in case.data_sets:
+        feed = [to_value(x) for x in inputs]
+        want = [to_value(x) for x in outputs]
+        static, bound = specialize(graph, feed, make_options(target="cpu"))
+        lowered = run_passes(static, PIPELINE, make_options(target="cpu"), verify_each=True)
+        rest = [x for k, x in enumerate(feed) if k not in bound]
+        for how, got in (("interpreted", interpret(lowered, rest)),
+                         ("native", run_natively(lowered, rest))):
+            for k, (x, w) in enumerate(zip(got, want)):
+                assert close(x, w), f"{name}: output {k} differs ({how})"
+    return lowered
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_conformance_case(name: str) -> None:
+    g = check_specialized(name)
+    assert all(n.op == "KernelCall" for n in g.nodes)
+
+
+def run_one(op: str, attrs: dict, inputs: list, known: tuple[int, ...], rtol: float = 1e-6,
+            atol: float = 1e-6) -> None:
+    """A one-node graph lowered for cpu, both runs against the reference."""
+    g, feed = one_node_graph(op, attrs, inputs, known=known)
+    want = interpret(g, feed)
+    lowered = run_passes(g, PIPELINE, make_options(target="cpu"), verify_each=True)
+    assert all(n.op == "KernelCall" for n in lowered.nodes)
+    for got in (interpret(lowered, feed), run_natively(lowered, feed)):
+        for x, w in zip(got, want):
+            assert x.dtype == w.dtype and x.shape == w.shape
+            np.testing.assert_allclose(x.astype(np.float64), w.astype(np.float64), rtol=rtol,
+                                       atol=atol)
+
+
+@pytest.mark.parametrize("align", [0, 1])
+def test_affine_grid_sizes_of_one_and_f64(align: int) -> None:
+    """Axes of one point (align_corners puts it at -1) and a float64 theta."""
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal((2, 3, 4))
+    run_one("AffineGrid", {"align_corners": align},
+            [theta, np.array([2, 1, 1, 3, 2], np.int64)], known=(1,), rtol=1e-12, atol=1e-12)
