@@ -6,7 +6,13 @@ applied by `apply_rules` (rewrite.py).
 """
 from __future__ import annotations
 
-from . import batchnorm, canonicalize, schedule, unroll  # noqa: F401  (register the passes)
+from . import (  # noqa: F401  (register the passes and schedules)
+    batchnorm,
+    canonicalize,
+    schedule,
+    schedule_conv,
+    unroll,
+)
 from .canonicalize import CANONICAL_RULES, Canonicalize
 from .cleanup import cse, dce
 from .fold import FoldPolicy, fold_node
