@@ -181,9 +181,19 @@ class _GraphEmitter:
     def finish(self) -> None:
         self.b.ret_void()
 
+    def stamp(self, i: int) -> None:
+        """A call of the profiling callback (profile.py) with `i`."""
+        from .profile import PROFILE
+        fn = self.mb.module.globals.get(PROFILE)
+        if fn is None:
+            fn = ir.Function(self.mb.module, ir.FunctionType(T.VOID, [T.I64]), PROFILE)
+        self.b.call(fn, [ir.Constant(T.I64, i)])
 
-def graph_ir(graph: Graph, target: CpuTarget, reuse: bool = True) -> tuple[str, Layout]:
-    """The LLVM IR of a lowered graph's kernels and its `dlc_graph` entry, and its layout."""
+
+def graph_ir(graph: Graph, target: CpuTarget, reuse: bool = True,
+             profile: bool = False) -> tuple[str, Layout]:
+    """The LLVM IR of a lowered graph's kernels and its `dlc_graph` entry, and its layout;
+    with `profile`, `dlc_graph` calls `dlc_profile(i)` around kernel calls (profile.py)."""
     check_lowered(graph)
     lay = layout(graph, reuse)
     mb = ModuleBuilder(target, graph.name or "graph")
@@ -204,8 +214,12 @@ def graph_ir(graph: Graph, target: CpuTarget, reuse: bool = True) -> tuple[str, 
             entries.append(entry)
             step.advance()
     em = _GraphEmitter(mb, lay, entries)
-    for n, entry in zip(graph.nodes, entries):
+    for i, (n, entry) in enumerate(zip(graph.nodes, entries)):
+        if profile:
+            em.stamp(i)
         em.call(n.attrs, n.inputs, n.outputs, entry)
+    if profile:
+        em.stamp(len(graph.nodes))
     em.finish()
     return mb.text(), lay
 
@@ -286,10 +300,15 @@ class GraphProgram:
 
 
 def compile_graph(graph: Graph, target: CpuTarget, opt_level: int = 3, threads: int | None = None,
-                  cache_dir: Any = None, reuse: bool = True) -> GraphProgram:
+                  cache_dir: Any = None, reuse: bool = True,
+                  profile: bool = False) -> GraphProgram:
     """Compile a lowered graph (every node a KernelCall) for `target`; `reuse=False` keeps every
-    value in a buffer of its own (see GraphProgram.values)."""
-    text, lay = graph_ir(graph, target, reuse)
+    value in a buffer of its own (see GraphProgram.values); `profile` builds the program that
+    profile.kernel_times times kernel by kernel."""
+    if profile:
+        from .profile import bind_profile_symbol
+        bind_profile_symbol()
+    text, lay = graph_ir(graph, target, reuse, profile)
     with progress.task(f"LLVM -O{opt_level} and code generation"):
         engine, cached = compile_ir(text, target, opt_level, cache_dir)
     return GraphProgram(graph, engine, lay, threads or target.cores, cached)
