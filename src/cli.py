@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", choices=("reference",), metavar="reference",
                    help="run on --target cpu and on the reference target and print, kernel "
                         "call by kernel call, the largest difference of each value")
+    p.add_argument("--profile", action="store_true",
+                   help="time every kernel call (median of --repeat runs) and print a table "
+                        "with GFLOP/s, GB/s and the roofline bound each reaches (cpu target)")
     p.add_argument("--rtol", type=float, default=1e-4, help="--compare: relative tolerance")
     p.add_argument("--atol", type=float, default=1e-6, help="--compare: absolute tolerance")
     _compile_args(p)
@@ -257,9 +260,24 @@ def random_input(t: Any, rng: np.random.Generator) -> np.ndarray:
     raise InputError(f"--random cannot make an input of dtype {t.dtype}")
 
 
+def _profile(a: argparse.Namespace) -> int:
+    from .passes import default_pipeline, run_passes
+    from .profiling import profile_model, report
+    if a.target != "cpu" or Path(a.input).is_dir():
+        raise DlcError("--profile runs a model's source file on --target cpu")
+    options = _opts(a)
+    graph = api.import_graph(a.input, options)
+    names = list(options.passes) if options.passes is not None else default_pipeline(options)
+    graph = run_passes(graph, names, options)
+    sys.stdout.write(report(profile_model(graph, _read_inputs(a, graph), options, a.repeat)))
+    return 0
+
+
 def cmd_run(a: argparse.Namespace) -> int:
     if a.compare:
         return _compare(a)
+    if a.profile:
+        return _profile(a)
     m = _load_or_compile(a)
     feeds = _read_inputs(a, m.graph)
     times = []
