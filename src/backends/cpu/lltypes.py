@@ -67,16 +67,16 @@ def _lane_reg(d: DType) -> ir.Type:
         return ir.IntType(_INT_BITS[d])
     if d is DType.F16:
         return HALF
-    if d in (DType.F32, DType.BF16) or d in MINIFLOATS:
+    if d in (DType.F32, DType.BF16, DType.F8E8M0) or d in MINIFLOATS:
         return FLOAT
     if d is DType.F64:
         return DOUBLE
     raise UnsupportedOp(f"the cpu target has no {d} values (it handles bool, 2- to 64-bit ints, "
-                        "float4/6/8 (not e8m0), f16, bf16, f32 and f64)", target="cpu")
+                        "float4/6/8, f16, bf16, f32 and f64)", target="cpu")
 
 
 def _lane_mem(d: DType) -> ir.Type:
-    if d is DType.BOOL or d in MINIFLOATS or d.bits < 8:
+    if d is DType.BOOL or d in MINIFLOATS or d is DType.F8E8M0 or d.bits < 8:
         return I8
     if d is DType.BF16:
         return I16
@@ -160,6 +160,8 @@ def from_mem(b: ir.IRBuilder, v: ir.Value, t: ScalarType) -> ir.Value:
         return b.bitcast(b.shl(wide, int_const_like(wide, 16)), reg_type(t))
     if t.dtype in MINIFLOATS:
         return decode_minifloat(b, v, MINIFLOATS[t.dtype])
+    if t.dtype is DType.F8E8M0:
+        return decode_e8m0(b, v)
     if t.is_int and t.dtype.bits < 8:  # the code's low bits; the rest of the byte is ignored
         return b.trunc(v, reg_type(t))
     return v
@@ -174,6 +176,8 @@ def to_mem(b: ir.IRBuilder, v: ir.Value, t: ScalarType) -> ir.Value:
         return b.trunc(b.lshr(bits, int_const_like(bits, 16)), mem_type(t))
     if t.dtype in MINIFLOATS:
         return encode_minifloat(b, v, MINIFLOATS[t.dtype])
+    if t.dtype is DType.F8E8M0:
+        return encode_e8m0(b, v)
     if t.is_int and t.dtype.bits < 8:  # ml_dtypes keeps the rest of the byte 0, signed or not
         return b.zext(v, mem_type(t))
     return v
@@ -216,9 +220,9 @@ def f64_to_f16(b: ir.IRBuilder, d: ir.Value, lanes: int) -> ir.Value:
 
 def _float_to_float(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> ir.Value:
     lanes = dst.lanes
-    if src.dtype in MINIFLOATS:  # its registers are floats
+    if src.dtype in MINIFLOATS or src.dtype is DType.F8E8M0:  # its registers are floats
         src = ScalarType(DType.F32, lanes)
-    if dst.dtype in MINIFLOATS:  # through float, as ml_dtypes (the reference) does
+    if dst.dtype in MINIFLOATS or dst.dtype is DType.F8E8M0:  # through float, as ml_dtypes
         return round_minifloat(b, _float_to_float(b, v, src, ScalarType(DType.F32, lanes)),
                                dst.dtype)
     if dst.dtype is DType.BF16:
@@ -264,7 +268,8 @@ def convert(b: ir.IRBuilder, v: ir.Value, src: ScalarType, dst: ScalarType) -> i
     if src.is_int:  # int -> float
         to = vec(DOUBLE, dst.lanes) if dst.dtype is DType.BF16 else dt
         f = b.sitofp(v, to) if src.dtype.is_signed else b.uitofp(v, to)
-        if dst.dtype in MINIFLOATS:  # only values beyond every narrow float's range round twice
+        if dst.dtype in MINIFLOATS or dst.dtype is DType.F8E8M0:  # only values beyond every
+            # narrow float's range round twice
             return round_minifloat(b, f, dst.dtype)
         if dst.dtype is DType.BF16:
             return _float_to_float(b, f, ScalarType(DType.F64, dst.lanes), dst)
@@ -368,5 +373,36 @@ def decode_minifloat(b: ir.IRBuilder, code: ir.Value, f: MiniFloat) -> ir.Value:
 
 def round_minifloat(b: ir.IRBuilder, v: ir.Value, d: DType) -> ir.Value:
     """A float (or float vector) rounded to the nearest value of the narrow float type `d`."""
+    if d is DType.F8E8M0:
+        return decode_e8m0(b, encode_e8m0(b, v))
     f = MINIFLOATS[d]
     return decode_minifloat(b, encode_minifloat(b, v, f), f)
+
+
+# -- float8e8m0: unsigned powers of two 2^-127 .. 2^127, code 255 is NaN ---------------------------
+
+def encode_e8m0(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """The code of the float `v` as ml_dtypes converts: the exponent rounded to nearest (a
+    mantissa of 1.5 and above goes up), float subnormals to code 0 (2^-127) or above it 1, and
+    what has no code (zero, negative, inf, NaN, beyond 2^127) to 255 (NaN). ONNX's round modes
+    and saturation are the Cast rule's, which stores exact powers of two."""
+    lanes = v.type.count if isinstance(v.type, ir.VectorType) else 1
+    u = b.bitcast(v, vec(I32, lanes))
+    # rounded by the top mantissa bit; shifted first so that a set sign bit cannot carry out
+    half = b.add(b.lshr(u, _i32(u, 22)), _i32(u, 1))
+    code = b.lshr(half, _i32(u, 1))
+    tiny = b.zext(b.icmp_unsigned(">", u, _i32(u, 0x00400000)), vec(I32, lanes))
+    code = b.select(b.icmp_unsigned("<", u, _i32(u, 0x00800000)), tiny, code)
+    bad = b.or_(b.icmp_unsigned("==", u, _i32(u, 0)),
+                b.icmp_unsigned(">", code, _i32(u, 254)))   # sign, inf, NaN, overflow
+    return b.trunc(b.select(bad, _i32(u, 255), code), vec(I8, lanes))
+
+
+def decode_e8m0(b: ir.IRBuilder, code: ir.Value) -> ir.Value:
+    """The float an e8m0 code stands for: 2^(code - 127), code 0 a float subnormal, 255 NaN."""
+    lanes = code.type.count if isinstance(code.type, ir.VectorType) else 1
+    c = b.zext(code, vec(I32, lanes))
+    bits = b.shl(c, _i32(c, 23))
+    bits = b.select(b.icmp_unsigned("==", c, _i32(c, 0)), _i32(c, 0x00400000), bits)
+    bits = b.select(b.icmp_unsigned("==", c, _i32(c, 255)), _i32(c, 0x7FC00000), bits)
+    return b.bitcast(bits, vec(FLOAT, lanes))

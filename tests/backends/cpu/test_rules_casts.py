@@ -135,6 +135,39 @@ def test_narrow_float_vectors(d: DType) -> None:
     assert np.array_equal(got_z, want.astype(np.float32), equal_nan=True)
 
 
+def test_e8m0_kernel_casts_match_ml_dtypes() -> None:
+    """float8e8m0 in kernels (scalar and vector loops): from floats as ml_dtypes rounds (the
+    exponent to nearest, subnormals, and NaN for what has no code), to floats exactly."""
+    e8 = DType.F8E8M0
+    xs = float_inputs()[:4096]
+    kb = KernelBuilder("e8m0")
+    x = kb.buffer("x", DType.F32, (xs.size,), access="r")
+    ys = [kb.buffer(f"y{k}", e8, (xs.size,), access="w") for k in range(2)]
+    c = kb.buffer("c", e8, (256,), access="r")
+    outs = [kb.buffer(f"o{k}", t, (256,), access="w")
+            for k, t in enumerate((DType.F32, DType.F16, DType.F64))]
+    for y, kind in zip(ys, ("serial", "vectorized")):
+        with kb.for_("i", 0, xs.size, kind=kind, type=I64) as i:
+            y[i] = Cast(x[i], ScalarType(e8))
+    with kb.for_("j", 0, 256, type=I64) as j:
+        for o in outs:
+            o[j] = Cast(c[j], o.elem)
+    ck, = compile_kernels([kb.finish()])
+    every = np.arange(256, dtype=np.uint8).view(e8.np)
+    with np.errstate(all="ignore"):
+        want = [xs.astype(e8.np)] * 2 + [every.astype(np.float32).astype(t)
+                                          for t in (np.float32, np.float16, np.float64)]
+    for run in (ck.run, lambda a: run_kernel(ck.kernel, a)):
+        got = [np.zeros(xs.size, e8.np), np.zeros(xs.size, e8.np)] + [
+            np.zeros(256, t) for t in (np.float32, np.float16, np.float64)]
+        run([xs, got[0], got[1], every, *got[2:]])
+        for g, w in zip(got, want):
+            if w.dtype == e8.np:
+                assert np.array_equal(codes(g), codes(w))
+            else:
+                assert np.array_equal(g, w, equal_nan=True)
+
+
 # -- the conformance cases ---------------------------------------------------------------------
 
 F8 = ["FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ"]
@@ -143,11 +176,14 @@ CAST_PAIRS = (
     [(w, n) for w in ("FLOAT", "FLOAT16") for n in [*F8, *SUB_BYTE, "FLOAT4E2M1"]]
     + [(n, w) for n in [*F8, "FLOAT4E2M1"] for w in ("FLOAT", "FLOAT16")]
     + [(n, w) for n, i in SUB_BYTE.items() for w in ("FLOAT", "FLOAT16", i)])
+E8M0_CASES = [f"test_cast_e8m0_{a}_to_{b}" for a, b in (
+    ("FLOAT", "FLOAT8E8M0"), ("FLOAT16", "FLOAT8E8M0"), ("FLOAT8E8M0", "FLOAT"),
+    ("FLOAT8E8M0", "FLOAT16"))]
 CAST_CASES = (
-    [f"test_cast_{a}_to_{b}" for a, b in CAST_PAIRS]
+    E8M0_CASES + [f"test_cast_{a}_to_{b}" for a, b in CAST_PAIRS]
     + [f"test_cast_no_saturate_{w}_to_{n}" for w in ("FLOAT", "FLOAT16") for n in F8])
 CASTLIKE_CASES = [c.replace("test_cast_", "test_castlike_") + suffix
-                  for c in CAST_CASES for suffix in ("", "_expanded")]
+                  for c in CAST_CASES if c not in E8M0_CASES for suffix in ("", "_expanded")]
 QUANT_CASES = [
     "test_dequantizelinear_e4m3fn", "test_dequantizelinear_e4m3fn_float16",
     "test_dequantizelinear_e4m3fn_zero_point", "test_dequantizelinear_e5m2",
@@ -205,6 +241,31 @@ SPECIAL = np.array([0.0, -0.0, 1e-6, -3.7, 2.5, 449.0, 470.0, -1e5, 65504.0, np.
                                          (DType.F4E2M1, 1), (DType.I4, 1), (DType.U2, 1)])
 def test_cast_from_float64(to: DType, saturate: int) -> None:
     g, feed = one_node_graph("Cast", {"to": to, "saturate": saturate}, [SPECIAL])
+    lowered_matches_reference(g, feed)
+
+
+@pytest.mark.parametrize("src", [DType.F32, DType.F64, DType.F16])
+@pytest.mark.parametrize("round_mode", ["up", "down", "nearest"])
+@pytest.mark.parametrize("saturate", [0, 1])
+def test_cast_to_e8m0(src: DType, round_mode: str, saturate: int) -> None:
+    """Every round mode and saturation, code for code with the reference: powers of two and
+    their neighbours, the 1.5 ties, zeros, negatives, inf, NaN, and beyond 2^-127 .. 2^127
+    (float64 subnormals included)."""
+    p = 2.0 ** np.arange(-140, 131, 3, dtype=np.float64)
+    x = np.concatenate([SPECIAL, p, p * 1.5, p * 1.4999, p * 1.5001, p * (1 + 2**-20),
+                        p * (1 - 2**-20), -p, [2.0**-127, 2.0**127, 1.75 * 2.0**127, 5e-324,
+                                               2.0**-1030]])
+    with np.errstate(all="ignore"):
+        x = x.astype(src.np)
+    g, feed = one_node_graph("Cast", {"to": DType.F8E8M0, "saturate": saturate,
+                                      "round_mode": round_mode}, [x])
+    lowered_matches_reference(g, feed)
+
+
+@pytest.mark.parametrize("to", [DType.F64, DType.BF16, DType.I32, DType.F8E4M3FN, DType.F8E8M0])
+def test_cast_from_e8m0(to: DType) -> None:
+    every = np.arange(256, dtype=np.uint8).view(DType.F8E8M0.np)
+    g, feed = one_node_graph("Cast", {"to": to}, [every])
     lowered_matches_reference(g, feed)
 
 

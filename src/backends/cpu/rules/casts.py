@@ -29,7 +29,9 @@ from ....ir.kernel import (
     Var,
     const,
 )
-from ....ir.ops.cast import FLOAT8, SMALL_INTS
+from ....ir.kernel.expr import Bitcast
+from ....ir.kernel.types import ScalarType
+from ....ir.ops.cast import E8M0_MAX_CODE, FLOAT8, ROUND_MODES, SMALL_INTS
 from ....ir.ops.quant import INT_RANGES, round_to_int
 from . import RULES
 
@@ -37,8 +39,10 @@ NARROW_FLOATS = frozenset(FLOAT8 | {DType.F4E2M1, DType.F6E2M3, DType.F6E3M2})
 NARROW = NARROW_FLOATS | SMALL_INTS
 FLOAT8_MAX = {DType.F8E4M3FN: 448.0, DType.F8E4M3FNUZ: 240.0, DType.F8E5M2: 57344.0,
               DType.F8E5M2FNUZ: 57344.0}
-# what the rules take: every plain kernel type and the narrow ones (not e8m0, strings, complex)
+# what the rules take: every plain kernel type and the narrow ones (not strings, complex; e8m0
+# only in casts)
 HANDLED = frozenset(cp.KERNEL_DTYPES | NARROW)
+CAST_TYPES = HANDLED | {DType.F8E8M0}
 INT64_MIN = -(1 << 63)
 
 
@@ -88,17 +92,20 @@ def broadcast_at(buf: Buffer, shape: Sequence[int], idx: Sequence[Expr]) -> Expr
 
 # -- ONNX Cast as kernel expressions -------------------------------------------------------------
 
-def onnx_cast(x: Expr, dst: DType, saturate: bool = True) -> Expr | None:
+def onnx_cast(x: Expr, dst: DType, saturate: bool = True,
+              round_mode: str = "up") -> Expr | None:
     """`x` converted to `dst` as the reference's cast_array does (None: not covered)."""
     src = x.type.dtype
-    if src not in HANDLED or dst not in HANDLED:
+    if src not in CAST_TYPES or dst not in CAST_TYPES:
         return None
     if src is dst:
         return x
-    if src in NARROW_FLOATS:  # values every float32 holds exactly
+    if src in NARROW_FLOATS or src is DType.F8E8M0:  # values every float32 holds exactly
         x, src = x.cast(F32), DType.F32
     elif src in SMALL_INTS:
         x, src = x.cast(DType.I8 if src.is_signed else DType.U8), DType.I8
+    if dst is DType.F8E8M0:
+        return _to_e8m0(x, saturate, round_mode)
     if dst in FLOAT8:
         if not saturate:
             return x.cast(dst)
@@ -116,20 +123,50 @@ def onnx_cast(x: Expr, dst: DType, saturate: bool = True) -> Expr | None:
     return u64.cast(dst)
 
 
+def _to_e8m0(x: Expr, saturate: bool, round_mode: str) -> Expr | None:
+    """The e8m0 code of |x| as the reference's _to_e8m0: the exponent of |x| from its float64
+    bits, raised as `round_mode` says by the mantissa (up: any bits; nearest: 1.5 and above);
+    then saturated to [2^-127, 2^127] or NaN (code 255) outside. The code goes in as bits."""
+    if round_mode not in ROUND_MODES:
+        return None
+    mag = Bitcast(x.cast(F64), U64) & const((1 << 63) - 1, U64)
+    exp = (mag >> 52).cast(I64)
+    mant = mag & const((1 << 52) - 1, U64)
+    code = exp - (1023 - 127)   # an f64 subnormal's exponent reads low enough to clamp alike
+    if round_mode == "up":
+        code = code + Select(mant.ne(0), const(1, I64), const(0, I64))
+    elif round_mode == "nearest":
+        code = code + Select(mant >= (1 << 51), const(1, I64), const(0, I64))
+    special = exp.eq(0x7FF)
+    nan = special & mant.ne(0)
+    inf = special & mant.eq(0)
+    zero = mag.eq(0)
+    top = const(E8M0_MAX_CODE, I64)
+    if saturate:
+        code = Select(inf, top, Select(zero, const(0, I64), code.max(0).min(E8M0_MAX_CODE)))
+    else:
+        code = Select(inf | zero | (code < 0) | (code > E8M0_MAX_CODE), const(255, I64), code)
+    code = Select(nan, const(255, I64), code)
+    return Bitcast(code.cast(DType.U8), ScalarType(DType.F8E8M0))
+
+
 def _narrow(types: Sequence[Type | None], node: Node) -> bool:
     """Whether the node touches a narrow type (otherwise its compute definition covers it)."""
     ts = [*types, *(o.type for o in node.outputs)]
     return any(isinstance(t, TensorType) and t.dtype in NARROW for t in ts)
 
 
-def _cast_kernel(node: Node, types: list[Type | None], saturate: int) -> Kernel | None:
+def _cast_kernel(node: Node, types: list[Type | None], saturate: int,
+                 round_mode: str) -> Kernel | None:
     x, out = static(types[0]), static(node.outputs[0].type)
-    if x is None or out is None or x.dtype not in HANDLED or out.dtype not in HANDLED:
+    if x is None or out is None or x.dtype not in CAST_TYPES or out.dtype not in CAST_TYPES:
+        return None
+    if out.dtype is DType.F8E8M0 and round_mode not in ROUND_MODES:
         return None
     others = [static(t) for t in types[1:]]
     return elementwise_kernel("cast", out, [x, *others],
                               lambda b, i: _must(onnx_cast(_read(b[0])[i], out.dtype,
-                                                           bool(saturate))))
+                                                           bool(saturate), round_mode)))
 
 
 def _read(b: Buffer | None) -> Buffer:
@@ -144,12 +181,12 @@ def _must(e: Expr | None) -> Expr:
 
 @RULES.register("Cast")
 def lower_cast(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
-    return _cast_kernel(node, types, attrs.saturate)
+    return _cast_kernel(node, types, attrs.saturate, attrs.round_mode)
 
 
 @RULES.register("CastLike")
 def lower_cast_like(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
-    return _cast_kernel(node, types, attrs.saturate)
+    return _cast_kernel(node, types, attrs.saturate, attrs.round_mode)
 
 
 # -- QuantizeLinear / DequantizeLinear to and from narrow types ---------------------------------
