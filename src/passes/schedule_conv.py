@@ -27,6 +27,7 @@ from ..ir.kernel.visit import substitute, walk
 from .conv_match import ConvNest, NoMatch, match_conv
 from .schedule import register_schedule
 from .target import TargetDesc
+from .vector_epilogue import NotVectorizable, VectorEpilogue
 
 FMA_UNITS = 2  # vector FMAs issued per cycle (x86 cores since Haswell / Zen)
 FMA_LATENCY = 4  # cycles before an accumulator can take its next FMA
@@ -84,13 +85,8 @@ def plan(cv: ConvNest, target: TargetDesc, ob: int, nv: int) -> ConvPlan:
     assert best is not None
     chunks = best[1]
     bpc = -(-nob // chunks)
-    full_v, tail_v = divmod(chunk_vectors, nv)
-    full_b, tail_b = divmod(cv.mg, ob)
-    row = 0.0
-    for vb, cnt_v in ((nv, full_v), (tail_v, 1 if tail_v else 0)):
-        for bb, cnt_b in ((ob, full_b), (tail_b, 1 if tail_b else 0)):
-            if cnt_v and cnt_b:
-                row += cnt_v * cnt_b * _microkernel_cycles(bb, vb, k)
+    # the last block of each axis overlaps the one before: every micro-kernel is full size
+    row = -(-chunk_vectors // nv) * nob * _microkernel_cycles(ob, nv, k)
     stage = chunks * k * chunk_vectors * 2  # a store and a load per staged vector
     cycles = base * (row + stage) * best[0]
     return ConvPlan(ob, nv, lanes, chunk_vectors, col_chunks, bpc, chunks, cycles)
@@ -105,7 +101,9 @@ def plans(cv: ConvNest, target: TargetDesc, count: int = 4) -> list[ConvPlan]:
     for ob in range(1, min(cv.mg, 12) + 1):
         for nv in range(1, min(nvec, 8) + 1):
             if ob * nv + nv + 1 <= regs:
-                out.append(plan(cv, target, ob, nv))
+                p = plan(cv, target, ob, nv)
+                if p.nv <= p.chunk_vectors:
+                    out.append(p)
     out.sort(key=lambda p: (p.cycles, -p.ob * p.nv))
     return out[:count]
 
@@ -117,6 +115,12 @@ class _Emitter:
         self.kb = KernelBuilder(cv.kernel.name)
         self.kb.params = list(cv.kernel.params)
         self.serial = 0
+        self.vector_epilogue: VectorEpilogue | None
+        try:
+            self.vector_epilogue = VectorEpilogue.build(
+                (*cv.prologue, *cv.epilogue), cv.vars["ow"], cv.acc, p.lanes)
+        except NotVectorizable:
+            self.vector_epilogue = None
 
     def name(self, base: str) -> str:
         self.serial += 1
@@ -182,35 +186,29 @@ class _Emitter:
 
     def blocks(self, s: Buffer, tile: Buffer, n: Expr, g: Expr, oh: Expr, ow_lo: Expr,
                ch: Expr) -> None:
+        """Every (channel block x column block) of the tile. The last block of each axis is
+        moved back to end at the axis' end (it overlaps the one before, whose results it
+        skips), so that one micro-kernel of one shape does all the work."""
         cv, p, kb = self.cv, self.p, self.kb
-        full_v, tail_v = divmod(p.chunk_vectors, p.nv)
-        full_b, tail_b = divmod(cv.mg, p.ob)
-        step = p.nv * p.lanes
-
-        def column_block(j0: Expr, nv: int) -> None:
+        cvec = p.chunk_vectors
+        nob = -(-cv.mg // p.ob)
+        with kb.for_(self.name("vb"), const(0, I64), const(-(-cvec // p.nv), I64)) as vb:
+            q0 = kb.let(self.name("q0"), (vb * p.nv).min(cvec - p.nv))
+            vlo = kb.let(self.name("vlo"), vb * p.nv - q0)
             first = ch * p.blocks_per_chunk
-            stop = (first + p.blocks_per_chunk).min(full_b)
-            if full_b:
-                with kb.for_(self.name("mb"), first, stop) as mb:
-                    m0 = kb.let(self.name("m0"), g * cv.mg + mb * p.ob)
-                    self.micro(s, tile, n, oh, ow_lo, j0, m0, p.ob, nv)
-            if tail_b:
-                with kb.if_(ch.eq(p.chunks - 1)):
-                    m0 = kb.let(self.name("m0"), g * cv.mg + full_b * p.ob)
-                    self.micro(s, tile, n, oh, ow_lo, j0, m0, tail_b, nv)
+            with kb.for_(self.name("mb"), first, (first + p.blocks_per_chunk).min(nob)) as mb:
+                m0 = kb.let(self.name("m0"), (mb * p.ob).min(cv.mg - p.ob))
+                blo = kb.let(self.name("blo"), mb * p.ob - m0)
+                self.micro(s, tile, n, g, oh, ow_lo, q0, vlo, m0, blo)
 
-        if full_v:
-            with kb.for_(self.name("jb"), const(0, I64), const(full_v * step, I64),
-                         step=const(step, I64)) as j0:
-                column_block(j0, p.nv)
-        if tail_v:
-            column_block(const(full_v * step, I64), tail_v)
-
-    def micro(self, s: Buffer, tile: Buffer, n: Expr, oh: Expr, ow_lo: Expr, j0: Expr,
-              m0: Expr, ob: int, nv: int) -> None:
-        """acc[b][v] over the reduction, then the epilogue for ob channels x nv vectors."""
+    def micro(self, s: Buffer, tile: Buffer, n: Expr, g: Expr, oh: Expr, ow_lo: Expr,
+              q0: Expr, vlo: Expr, m0: Expr, blo: Expr) -> None:
+        """acc[b][v] over the reduction, then the epilogue of channels g*mg + m0 + b (b >= blo)
+        and column vectors q0 + v (v >= vlo) of the tile."""
         cv, p, kb = self.cv, self.p, self.kb
-        lanes = p.lanes
+        lanes, ob, nv = p.lanes, p.ob, p.nv
+        j0 = kb.let(self.name("j0"), q0 * lanes)
+        mg0 = kb.let(self.name("mg0"), g * cv.mg + m0)
         zero = Broadcast(Const(0.0, F32), lanes)
         accs = [[kb.let(self.name(f"a{b}_{v}_"), zero) for v in range(nv)] for b in range(ob)]
         with kb.for_(self.name("c"), const(0, I64), const(cv.cg, I64)) as c:
@@ -219,30 +217,65 @@ class _Emitter:
                     xs = [kb.let(self.name("x"), s.vload((c, a, b_, j0 + v * lanes), lanes))
                           for v in range(nv)]
                     for b in range(ob):
-                        wv = kb.let(self.name("w"), Broadcast(cv.w[m0 + b, c, a, b_], lanes))
+                        wv = kb.let(self.name("w"), Broadcast(cv.w[mg0 + b, c, a, b_], lanes))
                         for v in range(nv):
                             kb.assign(accs[b][v], Math("fma", (xs[v], wv, accs[b][v])))
-        for b in range(ob):
-            for v in range(nv):
-                kb.store(tile, (const(b, I64), const(v * lanes, I64)), accs[b][v])
         ow0 = kb.let(self.name("ow0"), ow_lo + j0)
-        count = kb.let(self.name("cnt"), (const(cv.ow, I64) - ow0).min(nv * lanes))
-        kind = ForKind.VECTORIZED if _columns_independent(cv) else ForKind.SERIAL
-        for b in range(ob):
-            with kb.for_(self.name("jj"), const(0, I64), count, kind=kind) as jj:
-                self.epilogue(tile, b, n, m0 + b, oh, ow0 + jj, jj)
+        if self.vector_epilogue is not None:
+            with kb.if_(ow0 + nv * lanes <= cv.ow):
+                self.vector_stores(accs, n, oh, ow0, mg0, vlo, blo)
+            with kb.else_():
+                self.tile_epilogue(tile, accs, n, oh, ow0, mg0, vlo, blo)
+        else:
+            self.tile_epilogue(tile, accs, n, oh, ow0, mg0, vlo, blo)
 
-    def epilogue(self, tile: Buffer, b: int, n: Expr, m: Expr, oh: Expr, ow: Expr,
-                 jj: Expr) -> None:
-        cv, kb = self.cv, self.kb
+    def bindings(self, n: Expr, m: Expr, oh: Expr, ow: Expr) -> dict[Expr, Expr]:
         env: dict[Expr, Expr] = {}
         for role, value in (("n", n), ("m", m), ("oh", oh), ("ow", ow)):
-            v = cv.vars[role]
+            v = self.cv.vars[role]
             if v is not None:
                 env[v] = value
-        kb.emit(Let(cv.acc, tile[const(b, I64), jj]))
-        for st in (*cv.prologue, *cv.epilogue):
-            kb.emit(substitute(st, env))
+        return env
+
+    def vector_stores(self, accs: list[list[Var]], n: Expr, oh: Expr, ow0: Expr, mg0: Expr,
+                      vlo: Expr, blo: Expr) -> None:
+        """The widened epilogue straight from the accumulators (all columns inside)."""
+        cv, p, kb = self.cv, self.p, self.kb
+        ep = self.vector_epilogue
+        assert ep is not None
+        # which blocks can overlap the previous one: only then is a guard needed
+        b_skip = p.ob - cv.mg % p.ob if cv.mg % p.ob else 0
+        v_skip = p.nv - p.chunk_vectors % p.nv if p.chunk_vectors % p.nv else 0
+        for b in range(p.ob):
+            for v in range(p.nv):
+                env = self.bindings(n, mg0 + b, oh, ow0 + v * p.lanes)
+                stmts = ep.emit(env, ow0 + v * p.lanes, accs[b][v], "")
+                conds = ([blo <= b] if b < b_skip else []) + ([vlo <= v] if v < v_skip else [])
+                if conds:
+                    cond = conds[0] if len(conds) == 1 else conds[0] & conds[1]
+                    with kb.if_(cond):
+                        for st in stmts:
+                            kb.emit(st)
+                else:
+                    for st in stmts:
+                        kb.emit(st)
+
+    def tile_epilogue(self, tile: Buffer, accs: list[list[Var]], n: Expr, oh: Expr, ow0: Expr,
+                      mg0: Expr, vlo: Expr, blo: Expr) -> None:
+        """The epilogue one column at a time from the accumulators stored in `tile`."""
+        cv, p, kb = self.cv, self.p, self.kb
+        lanes = p.lanes
+        for b in range(p.ob):
+            for v in range(p.nv):
+                kb.store(tile, (const(b, I64), const(v * lanes, I64)), accs[b][v])
+        count = kb.let(self.name("cnt"), (const(cv.ow, I64) - ow0).min(p.nv * lanes))
+        kind = ForKind.VECTORIZED if _columns_independent(cv) else ForKind.SERIAL
+        with kb.for_(self.name("b"), blo, const(p.ob, I64)) as row:
+            with kb.for_(self.name("jj"), vlo * lanes, count, kind=kind) as jj:
+                env = self.bindings(n, mg0 + row, oh, ow0 + jj)
+                kb.emit(Let(cv.acc, tile[row, jj]))
+                for st in (*self.cv.prologue, *self.cv.epilogue):
+                    kb.emit(substitute(st, env))
 
 
 def _columns_independent(cv: ConvNest) -> bool:
