@@ -11,6 +11,7 @@ from . import (  # noqa: F401  (register the passes and schedules)
     canonicalize,
     schedule,
     schedule_conv,
+    schedule_gemm,
     unroll,
 )
 from .canonicalize import CANONICAL_RULES, Canonicalize
