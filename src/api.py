@@ -161,9 +161,9 @@ def _specializing(graph: Graph, options: CompileOptions) -> Any:
     from .passes.specialize import specialize
     from .runtime.specialize import SpecializingExecutor
 
-    def compile_for(inputs: Any) -> tuple[Any, list[int]]:
-        static, bound = specialize(graph, inputs, options)
-        return _build(static, options, specialized=True).executor, bound
+    def compile_for(inputs: Any) -> tuple[Any, Any]:
+        static, feed = specialize(graph, inputs, options)
+        return _build(static, options, specialized=True).executor, feed
     return SpecializingExecutor(compile_for)
 
 

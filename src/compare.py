@@ -66,8 +66,8 @@ def compare_targets(graph: Graph, inputs: Mapping[str, Any], options: CompileOpt
     names = [v.name for v in graph.inputs]
     feed = [inputs[n] for n in names]
     if not is_static(graph):
-        graph, bound = specialize(graph, feed, options)
-        feed = [x for i, x in enumerate(feed) if i not in set(bound)]
+        graph, how = specialize(graph, feed, options)
+        feed = how(feed)
     # the reference: every value kept
     env: dict[Any, Any] = dict(graph.constants)
     env.update(zip(graph.inputs, feed))

@@ -11,11 +11,14 @@ values of the inputs that were bound (runtime/specialize.py).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from ..errors import DlcError, InputError
-from ..ir import OPS, Graph, TensorType, Value
+from ..ir import OPS, Graph, Node, OptionalType, SequenceType, TensorType, Value
+from ..ir.graph import unique_name
 from ..ir.ops import InferCtx
 from ..options import CompileOptions
 
@@ -82,20 +85,96 @@ def _sources(graph: Graph, wanted: set[Value]) -> set[Value]:
     return out
 
 
+@dataclass
+class Feed:
+    """How the inputs of the original graph become those of its specialized copy: inputs bound
+    by value are left out, and a sequence (or optional) input is spread into its tensors."""
+
+    bound: list[int] = field(default_factory=list)
+    spread: set[int] = field(default_factory=set)
+
+    def __call__(self, inputs: Sequence[Any]) -> list[Any]:
+        out: list[Any] = []
+        for i, x in enumerate(inputs):
+            if i in self.bound:
+                continue
+            out.extend(_tensors(x) if i in self.spread else [x])
+        return out
+
+
+def _tensors(x: Any) -> list[Any]:
+    if x is None:
+        return []
+    if isinstance(x, (list, tuple)):
+        return [e for item in x for e in _tensors(item)]
+    return [x]
+
+
+def _spread_input(g: Graph, v: Value, x: Any) -> list[Value]:
+    """Replace the sequence/optional input `v` by tensor inputs and the nodes that build `v`
+    from them; returns the new inputs."""
+    t = v.type
+    news: list[Value] = []
+    taken = {w.name for w in g.inputs} | {w.name for w in g.constants}
+    taken |= {o.name for n in g.nodes for o in n.outputs}
+
+    def build(t: Any, x: Any, out: Value) -> list[Node]:
+        if isinstance(t, OptionalType):
+            if x is None:
+                return [Node("Optional", [], [out], OPS["Optional"].make_attrs(type=t.elem),
+                             out.name)]
+            inner = Value(unique_name(f"{out.name}.value", taken), t.elem)
+            taken.add(inner.name)
+            return [*build(t.elem, x, inner),
+                    Node("Optional", [inner], [out], OPS["Optional"].make_attrs(), out.name)]
+        if isinstance(t, SequenceType):
+            if not isinstance(x, (list, tuple)):
+                raise InputError(f"input '{v.name}' must be a sequence (list) of tensors")
+            if not x:
+                return [Node("SequenceEmpty", [], [out],
+                             OPS["SequenceEmpty"].make_attrs(dtype=t.elem.dtype), out.name)]
+            elems = []
+            for j, e in enumerate(x):
+                a = np.asarray(e)
+                w = Value(unique_name(f"{out.name}.{j}", taken),
+                          TensorType(t.elem.dtype, tuple(a.shape)))
+                taken.add(w.name)
+                elems.append(w)
+                news.append(w)
+            return [Node("SequenceConstruct", list[Value | None](elems), [out], None, out.name)]
+        a = np.asarray(x)
+        w = Value(unique_name(f"{out.name}.t", taken), TensorType(t.dtype, tuple(a.shape)))
+        taken.add(w.name)
+        news.append(w)
+        return [Node("Identity", [w], [out], None, out.name)]
+
+    nodes = build(t, x, v)
+    g.nodes[:0] = nodes
+    return news
+
+
 def specialize(graph: Graph, inputs: Sequence[object], options: CompileOptions | None = None
-               ) -> tuple[Graph, list[int]]:
-    """A static copy of `graph` for `inputs` (arrays, by graph input) and the indices of the inputs
-    whose values it depends on (they are constants in the copy and no longer its inputs)."""
+               ) -> tuple[Graph, Feed]:
+    """A static copy of `graph` for `inputs` (by graph input) and how to feed it: inputs whose
+    values shapes depend on are constants in the copy (Feed.bound), sequence and optional inputs
+    are spread into their tensors (Feed.spread)."""
     from .manager import run_passes
     g = copy_graph(graph)
-    by_value: dict[Value, np.ndarray] = {}  # tensor inputs (sequences keep their types)
-    for v, x in zip(g.inputs, inputs):
+    feed = Feed()
+    by_value: dict[Value, np.ndarray] = {}
+    positions: dict[Value, int] = {}
+    new_inputs: list[Value] = []
+    for i, (v, x) in enumerate(zip(list(g.inputs), inputs)):
         t = v.type
         if isinstance(t, TensorType):
             by_value[v] = np.asarray(x)
             v.type = TensorType(t.dtype, tuple(by_value[v].shape))
-    positions = {v: i for i, v in enumerate(g.inputs)}
-    bound: list[int] = []
+            positions[v] = i
+            new_inputs.append(v)
+        else:
+            feed.spread.add(i)
+            new_inputs.extend(_spread_input(g, v, x))
+    g.inputs = new_inputs
     for _ in range(MAX_ROUNDS):
         missing = reinfer(g)
         if missing:  # what the bound shapes decide (Shape -> Gather -> Concat) folds first
@@ -105,13 +184,14 @@ def specialize(graph: Graph, inputs: Sequence[object], options: CompileOptions |
             break
         wanted = set().union(*missing.values())
         new = [v for v in _sources(g, wanted)
-               if v in by_value and by_value[v].size <= MAX_VALUE_ELEMENTS]
+               if v in positions and by_value[v].size <= MAX_VALUE_ELEMENTS]
         if not new:
             break
         for v in new:
             g.constants[v] = by_value[v]
             g.inputs.remove(v)
-            bound.append(positions[v])
+            feed.bound.append(positions[v])
         run_passes(g, ["canonicalize"], options)
     run_passes(g, ["canonicalize"], options)  # fold what the now static types allow
-    return g, sorted(bound)
+    feed.bound.sort()
+    return g, feed

@@ -16,6 +16,7 @@ outputs) is returned unchanged, and the target reports the op it cannot run.
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -201,28 +202,77 @@ class Unroller:
     # -- the whole graph -----------------------------------------------------------------------
     def run(self) -> None:
         g = self.graph
-        for v in [*g.inputs, *g.outputs]:
+        for v in g.inputs:
             if not isinstance(v.type, TensorType):
-                raise Cannot(f"the graph's input or output '%{v.name}' is a {v.type}")
+                raise Cannot(f"the graph's input '%{v.name}' is a {v.type}")
         original = {*g.inputs, *g.constants, *(o for n in g.nodes for o in n.outputs)}
         for n in g.nodes:
             self.visit(n)
-        outputs = [tensor(self.lookup(old)) for old in g.outputs]
+        # a sequence or optional output becomes the tensors it holds; its structure is kept
+        # beside the graph (output_structure) for the backend to rebuild it
+        outputs, olds, structure = [], [], []
+        for old in g.outputs:
+            shape, flat = _flatten(self.lookup(old))
+            structure.append(shape)
+            outputs.extend(flat)
+            olds.extend([old] * len(flat))
         renames: dict[Value, str] = {}
-        for k, (old, new) in enumerate(zip(g.outputs, outputs)):
-            if new is old or new.name == old.name:
+        for k, (old, new) in enumerate(zip(olds, outputs)):
+            tensor_out = isinstance(old.type, TensorType)
+            name = old.name if tensor_out else unique_name(f"{old.name}.{k}", self.taken)
+            self.taken.add(name)
+            if new is old or new.name == name:
                 continue
-            if new in original or new in renames or outputs.count(new) > 1:
-                outputs[k] = self.emit("Identity", [new], name=old.name, out_names=[old.name],
+            if new in original or new in renames or outputs.count(new) > 1 or not tensor_out:
+                outputs[k] = self.emit("Identity", [new], name=name, out_names=[name],
                                        reuse=True)[0]
             else:
-                renames[new] = old.name  # the graph's output names are its interface
+                renames[new] = name  # the graph's output names are its interface
         # Nothing of the graph changes before this point: a Cannot leaves it as it was.
         for v, name in renames.items():
             v.name = name
         g.nodes, g.outputs = self.nodes, outputs
         g.constants.update(self.new_consts)
+        if any(s != TENSOR for s in structure):
+            _STRUCTURE[g] = structure
         dce(g)
+
+
+TENSOR = "tensor"
+Structure = Any  # TENSOR, ("seq", [Structure, ...]) or ("opt", Structure | None)
+_STRUCTURE: weakref.WeakKeyDictionary[Graph, list[Structure]] = weakref.WeakKeyDictionary()
+
+
+def output_structure(graph: Graph) -> list[Structure] | None:
+    """For a graph whose sequence/optional outputs `unroll` flattened into tensors: each original
+    output's structure (see `rebuild`); None when every output is a tensor."""
+    return _STRUCTURE.get(graph)
+
+
+def _flatten(b: Binding | None) -> tuple[Structure, list[Value]]:
+    if isinstance(b, SeqOf):
+        parts = [_flatten(item) for item in b.items]
+        return ("seq", [p[0] for p in parts]), [v for p in parts for v in p[1]]
+    if isinstance(b, OptOf):
+        if b.item is None:
+            return ("opt", None), []
+        inner, flat = _flatten(b.item)
+        return ("opt", inner), flat
+    return TENSOR, [tensor(b)]
+
+
+def rebuild(structure: list[Structure], flat: Sequence[Any]) -> list[Any]:
+    """The original outputs from the flat tensors a program returned."""
+    it = iter(flat)
+
+    def one(s: Structure) -> Any:
+        if s == TENSOR:
+            return next(it)
+        kind, inner = s
+        if kind == "seq":
+            return [one(x) for x in inner]
+        return None if inner is None else one(inner)
+    return [one(s) for s in structure]
 
 
 def tensor(b: Binding | None, n: Node | None = None) -> Value:

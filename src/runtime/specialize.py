@@ -10,13 +10,23 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from .module import Executor
 
-CompileFor = Callable[[Sequence[Any]], tuple[Executor, list[int]]]
+
+class Feed(Protocol):
+    """How the inputs reach a specialized version: `bound` are the inputs it was specialized on
+    by value (part of the cache key from then on); calling it gives the version's inputs."""
+
+    bound: list[int]
+
+    def __call__(self, inputs: Sequence[Any]) -> list[Any]: ...
+
+
+CompileFor = Callable[[Sequence[Any]], tuple[Executor, Feed]]
 
 
 class SpecializingExecutor:
@@ -26,7 +36,7 @@ class SpecializingExecutor:
     def __init__(self, compile_for: CompileFor, capacity: int = 32):
         self.compile_for, self.capacity = compile_for, capacity
         self.by_value: set[int] = set()
-        self.cache: OrderedDict[tuple[Any, ...], tuple[Executor, list[int]]] = OrderedDict()
+        self.cache: OrderedDict[tuple[Any, ...], tuple[Executor, Feed]] = OrderedDict()
         self.versions = 0
         self._lock = threading.Lock()
 
@@ -39,17 +49,16 @@ class SpecializingExecutor:
         with self._lock:
             hit = self.cache.get(self.key(inputs))
             if hit is None:
-                executor, bound = self.compile_for(inputs)
+                executor, feed = self.compile_for(inputs)
                 self.versions += 1
-                self.by_value.update(bound)
-                hit = self.cache[self.key(inputs)] = (executor, bound)
+                self.by_value.update(feed.bound)
+                hit = self.cache[self.key(inputs)] = (executor, feed)
                 while len(self.cache) > self.capacity:
                     self.cache.popitem(last=False)
             else:
                 self.cache.move_to_end(self.key(inputs))
-        executor, bound = hit
-        skip = set(bound)
-        return executor([x for i, x in enumerate(inputs) if i not in skip])
+        executor, feed = hit
+        return executor(feed(inputs))
 
 
 def _signature(x: Any) -> Any:

@@ -15,6 +15,7 @@ from ...errors import ArtifactError
 from ...ir import Graph
 from ...options import CompileOptions
 from ...passes import run_passes
+from ...passes.unroll import output_structure, rebuild
 from .graph import GraphProgram, compile_graph, load_graph
 from .jit import CODEGEN_VERSION
 from .target import CpuTarget, host_target
@@ -55,15 +56,29 @@ def compile_model(graph: Graph, options: CompileOptions, target: CpuTarget | Non
     lowered = lower_model(graph, options, target, stats)
     t1 = time.perf_counter()
     opt = 3 if options.opt_level >= 2 else options.opt_level
-    program = compile_graph(lowered, target, opt, options.threads, options.cache_dir)
+    program: Any = compile_graph(lowered, target, opt, options.threads, options.cache_dir)
     t2 = time.perf_counter()
+    structure = output_structure(lowered)
     plan = program.layout.plan
     stats.update(kernels=len(lowered.nodes), lower_seconds=round(t1 - t0, 3),
                  codegen_seconds=round(t2 - t1, 3), object_from_cache=program.from_cache,
                  peak_bytes=plan.peak_bytes if plan else 0,
                  arena_bytes=program.layout.arena_bytes,
                  memory=plan.summary() if plan else "")
+    if structure is not None:  # sequence/optional outputs, flattened by unroll
+        program = Rebuilt(program, structure)
     return program, lowered, stats
+
+
+class Rebuilt:
+    """A program whose sequence/optional outputs were flattened: it returns them rebuilt."""
+
+    def __init__(self, program: GraphProgram, structure: list[Any]):
+        self.program, self.structure = program, structure
+        self.layout, self.engine = program.layout, program.engine
+
+    def __call__(self, inputs: Any) -> list[Any]:
+        return rebuild(self.structure, self.program.run(inputs))
 
 
 def payload_writer(program: GraphProgram) -> Any:

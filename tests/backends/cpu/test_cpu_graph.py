@@ -203,3 +203,21 @@ def test_compare_localizes_a_planted_wrong_rule_to_its_node(capsys, tmp_path) ->
     first = next(line for line in out.splitlines() if "FIRST" in line)
     assert "running_total" in first
     assert "the first is" in out and "'running_total'" in out
+
+
+def test_sequence_inputs_and_outputs_are_spread_into_tensors() -> None:
+    seq_in = helper.make_tensor_sequence_value_info("s", F, ["a", 4])
+    seq_out = helper.make_tensor_sequence_value_info("parts", F, [4])
+    nodes = [helper.make_node("SequenceAt", ["s", "one"], ["second"]),
+             helper.make_node("Relu", ["second"], ["r"]),
+             helper.make_node("SplitToSequence", ["r"], ["parts"], axis=0, keepdims=0)]
+    g = helper.make_graph(nodes, "g", [seq_in], [seq_out],
+                          [nh.from_array(np.array(1, np.int64), "one")])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    m = dlc.compile(model, target="cpu")
+    xs = [rng.standard_normal((3, 4)).astype(np.float32) for _ in range(3)]
+    got = m(xs)
+    assert isinstance(got, list) and len(got) == 3
+    for row, want in zip(got, np.maximum(xs[1], 0)):
+        np.testing.assert_array_equal(row, want)
+    assert m.executor.versions == 1
