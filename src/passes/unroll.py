@@ -11,8 +11,9 @@ values, an optional a value or none), so their ops resolve to those values.
 Inlining is a walk rather than rewrite rules: every inlined node's types are inferred afresh from
 what its inputs now are (an iteration number is a constant, so slices it bounds become static),
 and the rewrite driver only accepts replacements of unchanged type. The pass is all or nothing: a
-graph with anything it cannot resolve (a run-time trip count, a sequence among the graph's inputs or
-outputs) is returned unchanged, and the target reports the op it cannot run.
+graph with anything it cannot resolve (a run-time trip count, a sequence among the graph's inputs)
+is returned unchanged, and the target reports the op it cannot run. A sequence or optional the graph
+returns becomes the tensors it holds; `output_structure` tells the backend how to rebuild it.
 """
 from __future__ import annotations
 
