@@ -8,7 +8,7 @@ Upsample forms whose scales are attributes.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +17,7 @@ from .. import compute as cp
 from ..compute import INDEX, NoCompute, Stage, TensorArg, constant, reduce, select
 from ..dtype import DType
 from ..kernel.expr import Const, Expr, Math
+from ..kernel.types import F64
 from ..types import Dim, TensorType, Type
 from .registry import InferCtx, op
 
@@ -292,45 +293,177 @@ def _known(t: TensorArg | None, what: str) -> np.ndarray | None:
     return np.asarray(t.value)
 
 
-def resize_compute(a: ResizeAttrs, x: TensorArg, roi: np.ndarray | None,
+@dataclass(frozen=True)
+class _AxisTaps:
+    """How one resized axis reads the input: for an output index o along it and a tap t, the
+    input index and its weight, and whether o lies outside a crop (None: never)."""
+
+    axis: int
+    taps: int
+    index: Callable[[Expr, Expr], Expr]
+    weight: Callable[[Expr, Expr], Expr]
+    outside: Callable[[Expr], Expr] | None
+
+
+def _table_taps(a: ResizeAttrs, ax: int, in_w: int, out_w: int, scale: float,
+                roi: tuple[float, float] | None, work: DType) -> _AxisTaps:
+    """The reference's own tables of neighbours and weights, built at compile time."""
+    coords, outside = _source_coords(a, in_w, out_w, scale, roi)
+    idx, w = _weights(a, coords, in_w, scale)
+    idx_c, w_c = constant(np.clip(idx, 0, in_w - 1)), constant(w, work)
+    off_c = constant(outside) if outside is not None and outside.any() else None
+    return _AxisTaps(ax, w.shape[1], lambda o, t: idx_c[o, t], lambda o, t: w_c[o, t],
+                     None if off_c is None else (lambda o: off_c[o]))
+
+
+def _f64(e: Expr | float) -> Expr:
+    return cp.cast(e, DType.F64) if isinstance(e, Expr) else Const(float(e), F64)
+
+
+def _roi_taps(a: ResizeAttrs, ax: int, in_w: int, out_w: int, scale: float, roi: TensorArg,
+              k: int, n: int) -> _AxisTaps:
+    """tf_crop_and_resize with the roi read at run time (roi[k], roi[k + n] the crop's start
+    and end along this axis): the reference's coordinates and weights as expressions, in f64."""
+    length = scale * in_w
+    last = float(in_w - 1)
+
+    def coord(o: Expr) -> Expr:
+        start, end = _f64(roi[k]), _f64(roi[k + n])
+        if length == 1:
+            x = (end - start) * last / 2.0
+        else:
+            x = _f64(o) * (end - start) * last / (length - 1)
+        return x + start * last
+
+    def outside(o: Expr) -> Expr:
+        x = coord(o)
+        return (x < 0.0) | (x > last)
+
+    def clipped(i: Expr) -> Expr:
+        return cp.clip(i, 0, in_w - 1)
+
+    if a.mode == "nearest":
+        def nearest(o: Expr, t: Expr) -> Expr:
+            x = coord(o)
+            floor = Math("floor", (x,))
+            i: Expr
+            if a.nearest_mode == "floor":
+                i = floor
+            elif a.nearest_mode == "ceil":
+                i = Math("ceil", (x,))
+            else:
+                frac = x - floor
+                up = frac >= 0.5 if a.nearest_mode == "round_prefer_ceil" else frac > 0.5
+                i = select(up, floor + 1.0, floor)
+            return clipped(cp.cast(i, INDEX))
+        return _AxisTaps(ax, 1, nearest, lambda o, t: Const(1.0, F64), outside)
+
+    # as _weights: the neighbour strictly left of x, taps at offsets from it
+    if a.antialias and scale < 1.0:
+        reach = 1.0 if a.mode == "linear" else 2.0
+        first = int(np.floor(-reach / scale) + 1)
+        stretch = scale
+    else:
+        first, stretch = (0, 1.0) if a.mode == "linear" else (-1, 1.0)
+    taps = 2 - 2 * first if a.antialias and scale < 1.0 else (2 if a.mode == "linear" else 4)
+
+    def base(o: Expr) -> Expr:
+        return cp.cast(Math("ceil", (coord(o),)), INDEX) - 1
+
+    def raw(o: Expr, offset: Expr) -> Expr:
+        """The weight of the tap `offset` (f64) from the base, before any normalization."""
+        ratio = coord(o) - _f64(base(o))
+        if a.mode == "linear" and stretch == 1.0:  # the reference's two weights, as it has them
+            return select(offset.eq(0.0), 1.0 - ratio, ratio)
+        d = (offset - ratio) * stretch
+        if a.mode == "linear":
+            return cp.clip(1.0 - Math("abs", (d,)), 0.0, 1.0)
+        return _cubic_expr(d, a.cubic_coeff_a)
+
+    def counted(o: Expr, offset: Expr) -> Expr:
+        w = raw(o, offset)
+        if a.exclude_outside:
+            i = base(o) + cp.cast(offset, INDEX)
+            w = select((i < 0) | (i >= in_w), 0.0, w)
+        return w
+
+    def weight(o: Expr, t: Expr) -> Expr:
+        w = counted(o, _f64(t) + float(first))
+        if (a.antialias and scale < 1.0) or a.exclude_outside:
+            # normalized over the taps (for antialias and exclude_outside the reference
+            # normalizes twice, which is once unless every counted weight is 0)
+            total: Expr = counted(o, Const(float(first), F64))
+            for m in range(1, taps):
+                total = total + counted(o, Const(float(first + m), F64))
+            w = w / select(total.eq(0.0), 1.0, total) if a.exclude_outside else w / total
+        return w
+
+    return _AxisTaps(ax, taps, lambda o, t: clipped(base(o) + t + first), weight, outside)
+
+
+def _cubic_expr(d: Expr, coeff_a: float) -> Expr:
+    """_cubic as an expression."""
+    t = Math("abs", (d,))
+    near = ((t * (coeff_a + 2) - (coeff_a + 3)) * t) * t + 1.0
+    far = ((t * coeff_a - 5 * coeff_a) * t + 8 * coeff_a) * t - 4 * coeff_a
+    return select(t <= 1.0, near, select(t < 2.0, far, 0.0))
+
+
+def resize_compute(a: ResizeAttrs, x: TensorArg, roi: np.ndarray | TensorArg | None,
                    scales: np.ndarray | None, sizes: np.ndarray | None) -> Stage:
-    """Separable interpolation with the reference's own per-axis tables, built at compile time:
-    out[i] = sum over the taps t of prod_axes w[i_ax, t_ax] * x[idx[i_ax, t_ax]] (extrapolation
-    where a crop leaves the input). Computed in f64 for integer and f64 inputs, else f32."""
+    """Separable interpolation: out[i] = sum over the taps t of prod_axes w[i_ax, t_ax] *
+    x[idx[i_ax, t_ax]] (extrapolation where a crop leaves the input), with the reference's own
+    per-axis tables built at compile time, or for a crop known only at run time (a roi
+    TensorArg) the same coordinates computed in the kernel. Computed in f64 for integer and
+    f64 inputs, else f32."""
     _check_modes(a)
     axes = _resized_axes(a, x.rank)
     out, scale = resize_plan(x.shape, axes, scales, sizes, a.keep_aspect_ratio_policy)
+    cropping = roi is not None and a.coordinate_transformation_mode == "tf_crop_and_resize"
+    n_roi = 0 if not cropping or roi is None else (
+        roi.numel if isinstance(roi, TensorArg) else np.size(roi))
+    if cropping and n_roi not in (2 * len(axes), 2 * x.rank):
+        raise NoCompute(f"roi has {n_roi} values for {len(axes)} axes")
+    ax_of = axes if n_roi == 2 * len(axes) else list(range(x.rank))
     rois: dict[int, tuple[float, float]] = {}
-    if roi is not None and a.coordinate_transformation_mode == "tf_crop_and_resize":
+    if cropping and not isinstance(roi, TensorArg):
+        assert roi is not None
         flat = roi.astype(np.float64).reshape(-1)
-        ax_of = axes if flat.size == 2 * len(axes) else list(range(x.rank))
         rois = {ax: (float(flat[k]), float(flat[k + len(ax_of)])) for k, ax in enumerate(ax_of)}
     work = DType.F32 if x.dtype in (DType.F32, DType.F16, DType.BF16) else DType.F64
-    tables = []   # (axis, neighbour indices, weights, outside) of every axis that changes
+    tables: list[_AxisTaps] = []   # every axis that changes
     for ax in axes:
-        if (out[ax] == x.shape[ax] and math.isclose(scale[ax], 1.0)
+        in_w = x.shape[ax]
+        if isinstance(roi, TensorArg) and cropping:
+            # the reference skips an axis whose size stays and whose crop is (0, 1); the
+            # coordinates are then the output indices exactly, so resampling gives it too
+            if out[ax] == 0 or in_w == 0:
+                raise NoCompute("resizing from or to an empty axis")
+            tables.append(_roi_taps(a, ax, in_w, out[ax], scale[ax], roi, ax_of.index(ax),
+                                    len(ax_of)))
+            continue
+        if (out[ax] == in_w and math.isclose(scale[ax], 1.0)
                 and rois.get(ax, (0.0, 1.0)) == (0.0, 1.0)):
             continue
-        if out[ax] == 0 or x.shape[ax] == 0:
+        if out[ax] == 0 or in_w == 0:
             raise NoCompute("resizing from or to an empty axis")
-        coords, outside = _source_coords(a, x.shape[ax], out[ax], scale[ax], rois.get(ax))
-        idx, w = _weights(a, coords, x.shape[ax], scale[ax])
-        tables.append((ax, constant(np.clip(idx, 0, x.shape[ax] - 1)), constant(w, work),
-                       constant(outside) if outside is not None and outside.any() else None))
+        tables.append(_table_taps(a, ax, in_w, out[ax], scale[ax], rois.get(ax), work))
 
     def fn(*i: Expr) -> Expr:
         def term(*t: Expr) -> Expr:
             index: list[Expr] = list(i)
             weight: Expr | None = None
-            for (ax, idx, w, _), tk in zip(tables, t):
-                index[ax] = idx[i[ax], tk]
-                weight = w[i[ax], tk] if weight is None else weight * w[i[ax], tk]
+            for axis, tk in zip(tables, t):
+                ax = axis.axis
+                index[ax] = axis.index(i[ax], tk)
+                w = cp.cast(axis.weight(i[ax], tk), work)
+                weight = w if weight is None else weight * w
             v = cp.cast(x[tuple(index)], work)
             return v if weight is None else v * weight
-        taps = [w.shape[1] for _, _, w, _ in tables]
+        taps = [axis.taps for axis in tables]
         v = reduce("sum", taps, term) if any(n > 1 for n in taps) else term(
             *(Const(0, INDEX) for _ in taps))
-        outside = [o[i[ax]] for ax, _, _, o in tables if o is not None]
+        outside = [axis.outside(i[axis.axis]) for axis in tables if axis.outside is not None]
         if outside:
             off: Expr = outside[0]
             for o in outside[1:]:
@@ -345,8 +478,11 @@ def resize_compute(a: ResizeAttrs, x: TensorArg, roi: np.ndarray | None,
 
 def _resize_compute(a: ResizeAttrs, x: TensorArg, roi: TensorArg | None = None,
                     scales: TensorArg | None = None, sizes: TensorArg | None = None) -> Stage:
-    return resize_compute(a, x, _known(roi, "roi"), _known(scales, "scales"),
-                          _known(sizes, "sizes"))
+    crop: np.ndarray | TensorArg | None = None
+    if a.coordinate_transformation_mode == "tf_crop_and_resize" and roi is not None \
+            and roi.numel > 0:
+        crop = roi if roi.value is None else np.asarray(roi.value)  # else the roi is unused
+    return resize_compute(a, x, crop, _known(scales, "scales"), _known(sizes, "sizes"))
 
 
 op("Resize", ResizeAttrs, versions=(10, 11, 13, 18, 19), traits=("reduction",),
