@@ -23,6 +23,9 @@ from lowering_testing import one_node_graph  # noqa: E402
 CASES = [
     "test_affine_grid_2d", "test_affine_grid_2d_align_corners",
     "test_affine_grid_3d", "test_affine_grid_3d_align_corners",
+    # Resize's compute definition with a roi read at run time (src/ir/ops/resize.py)
+    "test_resize_tf_crop_and_resize", "test_resize_tf_crop_and_resize_extrapolation_value",
+    "test_resize_tf_crop_and_resize_axes_2_3", "test_resize_tf_crop_and_resize_axes_3_2",
 ]
 
 
@@ -35,9 +38,9 @@ def check_specialized(name: str) -> Graph:
     for inputs, outputs in case.data_sets:
         feed = [to_value(x) for x in inputs]
         want = [to_value(x) for x in outputs]
-        static, bound = specialize(graph, feed, make_options(target="cpu"))
+        static, how_fed = specialize(graph, feed, make_options(target="cpu"))
         lowered = run_passes(static, PIPELINE, make_options(target="cpu"), verify_each=True)
-        rest = [x for k, x in enumerate(feed) if k not in bound]
+        rest = how_fed(feed)
         for how, got in (("interpreted", interpret(lowered, rest)),
                          ("native", run_natively(lowered, rest))):
             for k, (x, w) in enumerate(zip(got, want)):
@@ -72,3 +75,24 @@ def test_affine_grid_sizes_of_one_and_f64(align: int) -> None:
     theta = rng.standard_normal((2, 3, 4))
     run_one("AffineGrid", {"align_corners": align},
             [theta, np.array([2, 1, 1, 3, 2], np.int64)], known=(1,), rtol=1e-12, atol=1e-12)
+
+
+CROPS = [
+    {"mode": "nearest", "nearest_mode": "round_prefer_ceil"},
+    {"mode": "nearest", "nearest_mode": "floor", "extrapolation_value": -2.0},
+    {"mode": "cubic", "exclude_outside": 1},
+    {"mode": "cubic", "antialias": 1},
+    {"mode": "linear", "antialias": 1, "exclude_outside": 1},
+]
+
+
+@pytest.mark.parametrize("attrs", CROPS)
+def test_resize_crop_known_at_run_time(attrs: dict) -> None:
+    """tf_crop_and_resize with the roi a graph input: every mode, antialias and exclude_outside,
+    crops inside and reaching outside the input, an axis kept at its size and one of size 1."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((1, 3, 7, 9)).astype(np.float32)
+    roi = np.array([0.0, 0.2, 0.1, -0.3, 1.0, 0.9, 0.8, 1.2], np.float32)
+    sizes = np.array([1, 3, 4, 5], np.int64)
+    run_one("Resize", {"coordinate_transformation_mode": "tf_crop_and_resize", **attrs},
+            [x, roi, None, sizes], known=(3,), rtol=1e-5, atol=1e-5)
