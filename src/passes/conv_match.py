@@ -153,8 +153,7 @@ def _var_or_zero(e: Expr, among: set[Var]) -> bool:
 
 
 def _samples(extent: int) -> list[int]:
-    return sorted({i for i in (0, 1, 2, extent // 2, extent - 3, extent - 2, extent - 1)
-                   if 0 <= i < extent})
+    return sorted({i for i in (0, 1, extent // 2, extent - 2, extent - 1) if 0 <= i < extent})
 
 
 # -- the matcher -------------------------------------------------------------------------------
@@ -295,7 +294,7 @@ def _check_input_access(cv: ConvNest, xt: Expr, xl: Load, roles: dict[str, Var |
     names = {**{r: v.name for r, v in cv.vars.items() if v is not None},
              **{r: v.name for r, v in roles.items() if v is not None and r != "m"}}
     mg = cv.mg
-    ms = sorted({0, cv.m - 1, mg % cv.m, (cv.m // 2) % cv.m})
+    ms = sorted({0, cv.m - 1, mg % cv.m})
     cs = sorted({0, cv.cg - 1})
     for n in sorted({0, cv.n - 1}):
         for m in ms:
