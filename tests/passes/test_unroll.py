@@ -14,10 +14,12 @@ from onnx import helper
 from pass_testing import F32, check, node, onnx_graph
 
 import dlc
-from dlc.errors import UnsupportedOp
-from dlc.ir import Graph, interpret
+from dlc.ir import Graph, TensorType, interpret
 from dlc.ir.text import print_module
 from dlc.passes import run_passes
+from dlc.passes.unroll import output_structure, rebuild
+
+rng = np.random.default_rng(5)
 
 I64, BOOL = onnx.TensorProto.INT64, onnx.TensorProto.BOOL
 RESOLVED = {"Loop", "Scan", "If", "SequenceConstruct", "SequenceEmpty", "SequenceInsert",
@@ -194,9 +196,17 @@ def test_what_it_cannot_resolve_stays() -> None:
     g = onnx_graph([node("If", ["c"], ["r"], then_branch=then, else_branch=other),
                     node("Relu", ["r"], ["out"])], {"c": (BOOL, []), "x": (F32, [2])}, ["out"])
     unchanged(g)
-    # a sequence the graph returns, even where its length is known
+
+
+def test_a_returned_sequence_becomes_its_tensors_and_its_structure_is_kept() -> None:
     g = onnx_graph([node("SplitToSequence", ["x"], ["s"])], {"x": (F32, [3])}, ["s"])
-    unchanged(g)
+    x = rng.standard_normal(3).astype(np.float32)
+    want = interpret(g, [x])[0]
+    run_passes(g, "unroll", verify_each=True)
+    assert all(isinstance(v.type, TensorType) for v in g.outputs) and len(g.outputs) == 3
+    assert output_structure(g) == [("seq", ["tensor"] * 3)]
+    got = rebuild(output_structure(g), interpret(g, [x]))[0]
+    assert len(got) == 3 and all(np.array_equal(a, b) for a, b in zip(got, want))
 
 
 # -- conformance cases ---------------------------------------------------------------------------
@@ -212,9 +222,8 @@ DYNAMIC_CASES = ["test_loop11", "test_range_float_type_positive_delta_expanded",
                  "test_range_float16_type_positive_delta_expanded",
                  "test_range_bfloat16_type_positive_delta_expanded",
                  "test_range_int32_type_negative_delta_expanded"]
-SEQUENCE_RESULTS = {"test_loop13_seq": "Loop", "test_loop16_seq_none": "Loop",
-                    "test_if_seq": "SequenceConstruct", "test_split_to_sequence_1":
-                    "SplitToSequence"}
+SEQUENCE_OUTPUTS = ["test_if_seq", "test_split_to_sequence_1", "test_split_to_sequence_2",
+                    "test_split_to_sequence_nokeepdims", "test_loop13_seq"]
 
 
 def _rule_testing() -> Any:
@@ -247,10 +256,13 @@ def test_cases_run_on_cpu(name: str) -> None:
             assert rt.close(a, rt.to_value(b)), f"output {k} differs"
 
 
-@pytest.mark.parametrize("name", sorted(SEQUENCE_RESULTS))
-def test_sequence_results_are_refused_by_name(name: str) -> None:
+@pytest.mark.parametrize("name", SEQUENCE_OUTPUTS)
+def test_sequence_outputs_come_back_as_lists_on_cpu(name: str) -> None:
     rt = _rule_testing()
     case = rt.conformance_case(name)
-    inputs = [rt.to_value(x) for x in case.data_sets[0][0]]
-    with pytest.raises(UnsupportedOp, match=SEQUENCE_RESULTS[name]):
-        dlc.compile(case.model, target="cpu")(*inputs)
+    m = dlc.compile(case.model, target="cpu")
+    for inputs, outputs in case.data_sets:
+        got = m(*[rt.to_value(x) for x in inputs])
+        want = rt.to_value(outputs[0])
+        assert isinstance(got, list) and len(got) == len(want)
+        assert all(rt.close(a, b) for a, b in zip(got, want))
