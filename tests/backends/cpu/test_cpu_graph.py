@@ -221,3 +221,15 @@ def test_sequence_inputs_and_outputs_are_spread_into_tensors() -> None:
     for row, want in zip(got, np.maximum(xs[1], 0)):
         np.testing.assert_array_equal(row, want)
     assert m.executor.versions == 1
+
+
+def test_a_compile_reports_its_stages_for_the_progress_bar() -> None:
+    from dlc import progress
+    seen: list[tuple[str, int, int | None]] = []
+    with progress.listening(lambda stage, done, total: seen.append((stage, done, total))):
+        dlc.compile(small_cnn(), target="cpu")
+    stages = {s for s, _, _ in seen}
+    assert {"lower to kernels", "generate LLVM IR"} <= stages
+    assert any(s.startswith("LLVM -O3") for s in stages)
+    lowered = [(d, t) for s, d, t in seen if s == "lower to kernels"]
+    assert lowered[0][0] == 0 and lowered[-1][0] == lowered[-1][1]  # from start to the end
