@@ -1,7 +1,8 @@
 """cpu rules of the sampling family (src/backends/cpu/rules/sampling.py): AffineGrid on the ONNX
 conformance cases (their size operand is a graph input, bound by specialization as dlc.compile
 does), interpreted and native against their expected outputs, and one-node graphs for what those
-cases miss, against the op's reference."""
+cases miss, against the op's reference. Also cases whose shape operands are graph inputs from
+other families: Resize with a crop read at run time, and MelWeightMatrix."""
 from __future__ import annotations
 
 import sys
@@ -13,7 +14,7 @@ from rule_testing import PIPELINE, close, conformance_case, run_natively, to_val
 
 import dlc.backends.cpu  # noqa: F401 - registers the cpu rules
 from dlc.api import import_graph, make_options
-from dlc.ir import Graph, interpret
+from dlc.ir import DType, Graph, interpret
 from dlc.passes import run_passes
 from dlc.passes.specialize import specialize
 
@@ -26,6 +27,8 @@ CASES = [
     # Resize's compute definition with a roi read at run time (src/ir/ops/resize.py)
     "test_resize_tf_crop_and_resize", "test_resize_tf_crop_and_resize_extrapolation_value",
     "test_resize_tf_crop_and_resize_axes_2_3", "test_resize_tf_crop_and_resize_axes_3_2",
+    # MelWeightMatrix (its rule is in signal.py): the sizes are bound, the rate and edges not
+    "test_melweightmatrix",
 ]
 
 
@@ -96,3 +99,15 @@ def test_resize_crop_known_at_run_time(attrs: dict) -> None:
     sizes = np.array([1, 3, 4, 5], np.int64)
     run_one("Resize", {"coordinate_transformation_mode": "tf_crop_and_resize", **attrs},
             [x, roi, None, sizes], known=(3,), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dft,rate,low,high,out", [
+    (33, 16000, 125.0, 7600.0, np.float32), (64, 22050, 0.0, 11025.0, np.float64),
+    (16, 8000, 300.0, 300.0, np.float32),
+])
+def test_mel_weight_matrix(dft: int, rate: int, low: float, high: float, out: type) -> None:
+    """Odd and even dft lengths, a lower edge above 0, filters of one bin (equal edges)."""
+    run_one("MelWeightMatrix", {"output_datatype": DType.from_np(np.dtype(out))},
+            [np.array(10, np.int64), np.array(dft, np.int64), np.array(rate, np.int64),
+             np.array(low, np.float32), np.array(high, np.float32)], known=(0, 1),
+            rtol=1e-12, atol=0)

@@ -1,6 +1,7 @@
-"""cpu rules for signal and sampling ops: DFT and STFT (direct O(n^2) transforms), GridSample,
-RoiAlign and DeformConv (interpolating gathers). Each is one kernel, parallel over output points,
-computing in float64 as the references do; shape operands are read from their buffers."""
+"""cpu rules for signal and sampling ops: DFT and STFT (direct O(n^2) transforms),
+MelWeightMatrix, GridSample, RoiAlign and DeformConv (interpolating gathers). Each is one kernel,
+parallel over output points, computing in float64 as the references do; shape operands are read
+from their buffers."""
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ from ....ir import Node, TensorType, Type
 from ....ir.kernel import F64, I64, Buffer, Expr, Kernel, KernelBuilder, Var, const, intrinsics
 from ....ir.ops.nn_conv import DeformConvAttrs
 from ....ir.ops.nn_sample import GridSampleAttrs, RoiAlignAttrs
-from ....ir.ops.signal import DFTAttrs, STFTAttrs
+from ....ir.ops.signal import DFTAttrs, MelWeightMatrixAttrs, STFTAttrs
 from . import RULES
 
 sel = intrinsics.select
@@ -62,9 +63,14 @@ def _indicator(cond: Expr) -> Expr:
     return sel(cond, const(1.0, F64), 0.0)
 
 
+def _first(b: Buffer) -> Expr:
+    """The one element of a scalar operand."""
+    return b[(0,) * b.rank if b.shape else ()]
+
+
 def _scalar(b: Buffer) -> Expr:
     """The one integer of a shape operand, as i64."""
-    return b[(0,) * b.rank if b.shape else ()].cast(I64)
+    return _first(b).cast(I64)
 
 
 # -- DFT / STFT ----------------------------------------------------------------------------------
@@ -165,6 +171,60 @@ def lower_stft(node: Node, a: STFTAttrs, types: list[Type | None]) -> Kernel | N
             kb.assign(im, im + xi * c - xr * s)
         y[b, t, f, 0] = re.cast(y.elem)
         y[b, t, f, 1] = im.cast(y.elem)
+    return kb.finish()
+
+
+# -- MelWeightMatrix ------------------------------------------------------------------------------
+
+def _floor_divide(a: Expr, b: Expr) -> Expr:
+    """numpy's float floor division (through fmod, so a // b is exact where a / b rounds up
+    to an integer); a and b non-negative."""
+    mod = intrinsics.math("fmod", a, b)
+    div = (a - mod) / b
+    low = intrinsics.floor(div)
+    return sel(div - low > 0.5, low + 1.0, low)
+
+
+@RULES.register("MelWeightMatrix")
+def lower_mel_weight_matrix(node: Node, a: MelWeightMatrixAttrs,
+                            types: list[Type | None]) -> Kernel | None:
+    """Triangular filters between mel points evenly spaced from the lower to the upper edge,
+    each mapped to its spectrum bin, as the reference: the sample rate and the edges are read
+    at run time (specialization binds only the sizes, which the output's shape holds)."""
+    y_t = node.outputs[0].type
+    if not _static(*types, y_t):
+        return None
+    assert isinstance(y_t, TensorType)
+    bins, mels = y_t.static_shape
+    K = _Kernel("mel_weight_matrix")
+    kb = K.kb
+    K.param("num_mel_bins", types[0])
+    dft_b, rate_b = K.param("dft_length", types[1]), K.param("sample_rate", types[2])
+    low_b, high_b = K.param("lower_edge_hertz", types[3]), K.param("upper_edge_hertz", types[4])
+    y = K.param("y", y_t, "w")
+
+    def hz_to_mel(hz: Expr) -> Expr:
+        return intrinsics.math("log10", 1.0 + hz / 700.0) * 2595.0
+
+    dft = K.f64(_scalar(dft_b).cast(F64), "dft")
+    rate = K.f64(_scalar(rate_b).cast(F64), "rate")
+    low = K.f64(hz_to_mel(_first(low_b).cast(F64)), "low")
+    high = K.f64(hz_to_mel(_first(high_b).cast(F64)), "high")
+    with K.nest([mels], "m") as (m,):
+        edges = []
+        for k in range(3):     # the filter's left, center and right bins
+            mel = low + ((m + k).cast(F64) * (high - low)) / float(mels + 2)
+            hz = K.f64((intrinsics.pow(10.0, mel / 2595.0) - 1.0) * 700.0, "hz")
+            edges.append(K.let(_floor_divide((dft + 1.0) * hz, rate).cast(I64), "edge"))
+        left, center, right = edges
+        with kb.for_("j", 0, bins, type=I64) as j:
+            jf = j.cast(F64)
+            rising = sel(center.eq(left), _indicator(j.eq(center)),
+                         sel((j >= left) & (j <= center),
+                             (jf - left.cast(F64)) / (center - left).cast(F64), 0.0))
+            falling = (right > center) & (j >= center) & (j < right)
+            w = sel(falling, (right.cast(F64) - jf) / (right - center).cast(F64), rising)
+            y[j, m] = w.cast(y.elem)
     return kb.finish()
 
 
