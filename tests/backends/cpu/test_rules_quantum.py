@@ -224,11 +224,9 @@ def test_constant_output_of_a_cpu_program():
 qiskit = pytest.importorskip("qiskit")
 circuits = pytest.importorskip("frontends.test_qasm_circuits")  # their circuits and oracles
 
-# a few of each kind: every compile runs LLVM over a kernel per gate
-UNITARY_CPU = [("qft6", "qasm2"), ("ghz5", "qasm3"), ("custom", "qasm2"), ("all_gates", "qasm2"),
-               ("random3", "qasm3")]
-SAMPLED_CPU = [("conditional", "qasm2"), ("teleport", "qasm3"), ("reset", "qasm2"),
-               ("if_else", "qasm3"), ("random_measured", "qasm2")]
+# every circuit of the frontend's tests, in every dump format, as there
+UNITARY_CPU = [(name, dump) for name in circuits.UNITARY for dump in circuits.DUMPS]
+SAMPLED_CPU = list(circuits.CASES)
 
 
 def cpu_circuit(text: str, precision: str | None = None) -> Any:
@@ -252,10 +250,22 @@ def test_double_precision_on_cpu():
     from qiskit import qasm2
     from qiskit.circuit.random import random_circuit
     from qiskit.quantum_info import Statevector
-    qc = random_circuit(5, 5, seed=42)
+    qc = random_circuit(6, 10, seed=42)
     got = cpu_circuit(qasm2.dumps(qc), precision="double").statevector()
     assert got.dtype == np.complex128
     assert circuits.fidelity(got, Statevector(qc).data) > 1 - 1e-12
+
+
+def test_transpiled_circuit_with_hardware_qubits_on_cpu():
+    from qiskit import qasm3, transpile
+    from qiskit.circuit.random import random_circuit
+    from qiskit.quantum_info import Statevector
+    from qiskit.transpiler import CouplingMap
+    qc = random_circuit(5, 8, seed=9)
+    tq = transpile(qc, coupling_map=CouplingMap.from_line(5), basis_gates=["rz", "sx", "cx", "x"],
+                   seed_transpiler=1, optimization_level=1)
+    got = cpu_circuit(qasm3.dumps(tq)).statevector().astype(np.complex128)
+    assert abs(np.vdot(got, Statevector(tq).data)) ** 2 > 1 - 1e-6
 
 
 @pytest.mark.parametrize("name,dump", SAMPLED_CPU)
