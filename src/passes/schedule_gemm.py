@@ -19,11 +19,12 @@ operand, a dequantized one, an inlined element-wise producer): packing evaluates
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..ir.dtype import DType
 from ..ir.kernel.expr import Binary, Broadcast, Buffer, Const, Expr, Load, Math, Select, Var
-from ..ir.kernel.stmt import Alloc, Assign, Block, For, If, Kernel, Let, Stmt, Store
+from ..ir.kernel.stmt import Alloc, Assign, Block, For, Kernel, Let, Stmt, Store
 from ..ir.kernel.types import I64, ForKind, MemScope, ScalarType
 from ..ir.kernel.visit import affine, free_vars, substitute, walk
 from .schedule import register_schedule
@@ -60,6 +61,7 @@ class GemmMatch:
     a: Expr  # the left factor: reads batch vars, i and r (never j)
     b: Expr  # the right factor: reads batch vars, j and r (never i)
     a_rows_contiguous: bool  # A's last index steps with i (transposed A)
+    a_plain: bool  # A is one load whose last index steps with k: the micro-kernel may read it
     b_rows_contiguous: bool  # B's last index steps with j (plain B)
     prefix: tuple[Let, ...]  # lets of the output loops before the reduction
     epilogue: tuple[Stmt, ...]  # what follows the reduction; it reads acc
@@ -83,9 +85,11 @@ class GemmTiles:
     mc: int
     nc: int
     unroll: int = UNROLL
+    pack_a: bool = True  # False: A read where it lies (its rows must be contiguous in k)
 
     def __str__(self) -> str:
-        return f"{self.mr}x{self.nr} kc={self.kc} mc={self.mc} nc={self.nc}"
+        return (f"{self.mr}x{self.nr} kc={self.kc} mc={self.mc} nc={self.nc}"
+                + ("" if self.pack_a else " A unpacked"))
 
 
 # -- matching ------------------------------------------------------------------------------------
@@ -120,6 +124,16 @@ def _rows_contiguous(e: Expr, row: Var, r: Var) -> bool:
             if form is not None and form[0].get(row) == 1 and r not in form[0]:
                 return True
     return False
+
+
+def _steps_with_k(e: Expr, i: Var, r: Var) -> bool:
+    """Whether `e` is a single load whose last index steps by one with r (not with i) and whose
+    other indices do not depend on r."""
+    if not isinstance(e, Load) or not e.index:
+        return False
+    form = affine(e.index[-1])
+    return (form is not None and form[0].get(r) == 1 and i not in form[0]
+            and all(r not in free_vars(x) for x in e.index[:-1]))
 
 
 def match_gemm(kernel: Kernel) -> GemmMatch | None:  # noqa: C901 - one check per shape rule
@@ -189,7 +203,8 @@ def match_gemm(kernel: Kernel) -> GemmMatch | None:  # noqa: C901 - one check pe
     if written & read or not epilogue:
         return None
     return GemmMatch(kernel, tuple(loops[:-2]), i, j, r, m, n, kext, acc, a, b,
-                     _rows_contiguous(a, i, r), _rows_contiguous(b, j, r), tuple(prefix),
+                     _rows_contiguous(a, i, r), _steps_with_k(a, i, r),
+                     _rows_contiguous(b, j, r), tuple(prefix),
                      tuple(epilogue))
 
 
@@ -223,7 +238,7 @@ def model_cycles(mt: GemmMatch, t: GemmTiles, target: TargetDesc) -> float:
                                                                      t.unroll)
     micro = -(-t.mc // t.mr) * -(-t.nc // t.nr) * (
         k_padded * step + blocks * TILE_VECTOR_CYCLES * t.mr * nv)
-    pack = PACK_CYCLES * (t.mc + t.nc) * mt.k
+    pack = PACK_CYCLES * ((t.mc if t.pack_a else 0) + t.nc) * mt.k
     epilogue = 2 * t.mc * t.nc / lanes
     tiles = mt.batch_size * -(-mt.m // t.mc) * -(-mt.n // t.nc)
     return -(-tiles // max(1, target.cores)) * (micro + pack + epilogue)
@@ -236,7 +251,7 @@ def plan(mt: GemmMatch, target: TargetDesc) -> list[GemmTiles]:
     so that they divide among the cores."""
     size = mt.dtype.bits // 8
     l1, l2 = max(target.l1_bytes, 16 << 10), max(target.l2_bytes, 128 << 10)
-    best: dict[tuple[int, int, int], tuple[float, GemmTiles]] = {}
+    best: dict[tuple[int, int, int, bool], tuple[float, GemmTiles]] = {}
     for mr, nr in _micro_shapes(mt, target):
         kc_max = max(UNROLL, l1 // 2 // (nr * size) // UNROLL * UNROLL)
         for cap in {kc_max, max(UNROLL, kc_max // 2 // UNROLL * UNROLL)}:
@@ -248,11 +263,13 @@ def plan(mt: GemmMatch, target: TargetDesc) -> list[GemmTiles]:
                 nc_max = max(nr, (PRIVATE_BYTES // size - mc * kc) // (kc + mc) // nr * nr)
                 bn0 = -(-mt.n // nc_max)
                 for bn in range(bn0, min(bn0 + 4, -(-mt.n // nr)) + 1):
-                    t = GemmTiles(mr, nr, kc, mc, _round_up(-(-mt.n // bn), nr))
-                    cost = model_cycles(mt, t, target)
-                    key = (mr, nr, kc)
-                    if key not in best or cost < best[key][0]:
-                        best[key] = (cost, t)
+                    for pack_a in (False, True) if mt.a_plain else (True,):
+                        t = GemmTiles(mr, nr, kc, mc, _round_up(-(-mt.n // bn), nr),
+                                      pack_a=pack_a)
+                        cost = model_cycles(mt, t, target)
+                        key = (mr, nr, kc, pack_a)
+                        if key not in best or cost < best[key][0]:
+                            best[key] = (cost, t)
     ranked = sorted(best.values(), key=lambda ct: (ct[0], str(ct[1])))
     return [t for _, t in ranked[:CANDIDATES]]
 
@@ -292,52 +309,70 @@ def _ceil_div(x: Expr, d: int) -> Expr:
 
 
 def _pack(fresh: _Names, buf: Buffer, expr: Expr, row: Var, r: Var, base: Expr, limit: int,
-          count: Expr, kc: Expr, kcp: Expr, pc: Expr, rows_contiguous: bool) -> For:
+          count: Expr, kc: Expr, kcp: Expr, pc: Expr, rows_contiguous: bool) -> list[Stmt]:
     """buf[p][k][q] = expr(row = base + p*R + q, r = pc + k) for the panels p covering `count`
-    rows: rows at or past `limit` and k from kc to kcp are zeros."""
+    rows: rows at or past `limit` and k from kc to kcp are zeros. Full panels are copied in the
+    order the operand is laid out in memory (along its rows when they are contiguous: one
+    stream, not one cache line and page per k), the edge panel and the padding apart."""
     assert buf.shape is not None and isinstance(buf.shape[2], Const)
     width = int(buf.shape[2].value)
-    p, k, q = fresh("p"), fresh("k"), fresh("q")
+    p, k, q, full = fresh("p"), fresh("k"), fresh("q"), fresh("full")
     at = base + p * width + q
     zero = Const(0, buf.elem)
+    panels = _ceil_div(count, width)
 
-    def loops(value: Expr, k0: Expr | int, k1: Expr, wide: ForKind) -> list[Stmt]:
-        store: list[Stmt] = [Store(buf, (p, k, q), value)]
-        if rows_contiguous:
-            return [_for(k, k0, k1, [_for(q, 0, width, store, kind=wide)])]
-        return [_for(q, 0, width, [_for(k, k0, k1, store)])]
-    full = substitute(expr, {row: at, r: pc + k})
+    def store(value: Expr) -> list[Stmt]:
+        return [Store(buf, (p, k, q), value)]
+    value = substitute(expr, {row: at, r: pc + k})
     edge = Select(at < limit, substitute(expr, {row: at.min(limit - 1), r: pc + k}), zero)
-    # edges (one panel in a tile, if any) are not worth vector code: it only costs compile time
-    fast = ForKind.VECTORIZED if width >= 16 else ForKind.SERIAL
-    body: list[Stmt] = [If(base + p * width + width <= limit,
-                           Block(tuple(loops(full, 0, kc, fast))),
-                           Block(tuple(loops(edge, 0, kc, ForKind.SERIAL))))]
-    body += loops(zero, kc, kcp, ForKind.SERIAL)
-    return _for(p, 0, _ceil_div(count, width), body)
+    if rows_contiguous:
+        wide = ForKind.VECTORIZED if width >= 16 else ForKind.SERIAL
+        copy = _for(k, 0, kc, [_for(p, 0, full, [_for(q, 0, width, store(value), kind=wide)])])
+    else:
+        copy = _for(p, 0, full, [_for(q, 0, width, [_for(k, 0, kc, store(value))])])
+    # the edge panel (one a tile, if any) is not worth vector code: it only costs compile time
+    return [Let(full, ((limit - base) // width).min(panels)), copy,
+            _for(p, full, panels, [_for(k, 0, kc, [_for(q, 0, width, store(edge))])]),
+            _for(p, 0, panels, [_for(k, kc, kcp, [_for(q, 0, width, store(zero))])])]
 
 
-def _micro_kernel(fresh: _Names, t: GemmTiles, lanes: int, ap: Buffer, bp: Buffer, ct: Buffer,
-                  mc: Expr, nc: Expr, kcp: Expr) -> For:
-    """For every MR x NR tile: accumulators from ct, kcp rank-1 updates, back to ct."""
+def _micro_kernel(fresh: _Names, t: GemmTiles, lanes: int,
+                  a_at: Callable[[Expr, int, Expr], Expr],
+                  rows: Callable[[Expr], list[Stmt]], bp: Buffer, ct: Buffer, mc: Expr, nc: Expr,
+                  kc: Expr, kcp: Expr | None) -> For:
+    """For every MR x NR tile: accumulators from ct, rank-1 updates over k, back to ct.
+    `a_at(ip, r, k)` is A's element of row r of micro-tile ip; `rows(ip)` what the tile computes
+    once before its k loop for it. With `kcp` None the k loop stops at kc exactly (A is read
+    where it lies: no zeros past kc), else at kcp (zero padded panels)."""
     vec = ct.elem.with_lanes(lanes)
     nv = t.nr // lanes
-    jp, ip, kk = fresh("jp"), fresh("ip"), fresh("kk")
+    jp, ip = fresh("jp"), fresh("ip")
     accs = [[fresh(f"c{r}_{v}", vec) for v in range(nv)] for r in range(t.mr)]
     spots = [[(jp, ip * t.mr + r, Const(v * lanes, I64)) for v in range(nv)]
              for r in range(t.mr)]
-    steps: list[Stmt] = []
-    for u in range(t.unroll):
+
+    def step(k: Expr, u: int) -> list[Stmt]:
+        """One rank-1 update: NR/lanes vectors of B, MR broadcasts of A, MR*NR/lanes FMAs."""
         bs = [fresh(f"b{u}_{v}", vec) for v in range(nv)]
-        steps += [Let(bv, Load(bp, (jp, kk + u, Const(v * lanes, I64)), lanes))
-                  for v, bv in enumerate(bs)]
+        out: list[Stmt] = [Let(bv, Load(bp, (jp, k, Const(v * lanes, I64)), lanes))
+                           for v, bv in enumerate(bs)]
         for r in range(t.mr):
             a = fresh(f"a{u}_{r}", vec)
-            steps.append(Let(a, Broadcast(Load(ap, (ip, kk + u, Const(r, I64))), lanes)))
-            steps += [Assign(c, Math("fma", (a, bv, c))) for c, bv in zip(accs[r], bs)]
-    tile: list[Stmt] = [Let(c, Load(ct, spot, lanes))
-                        for row, srow in zip(accs, spots) for c, spot in zip(row, srow)]
-    tile.append(_for(kk, 0, kcp, steps, step=t.unroll))
+            out.append(Let(a, Broadcast(a_at(ip, r, k), lanes)))
+            out += [Assign(c, Math("fma", (a, bv, c))) for c, bv in zip(accs[r], bs)]
+        return out
+    kk, kr = fresh("kk"), fresh("kr")
+    tile: list[Stmt] = [*rows(ip), *(Let(c, Load(ct, spot, lanes))
+                                     for row, srow in zip(accs, spots)
+                                     for c, spot in zip(row, srow))]
+    if kcp is None:
+        whole = kc // t.unroll * t.unroll
+        tile.append(_for(kk, 0, whole, [x for u in range(t.unroll) for x in step(kk + u, u)],
+                         step=t.unroll))
+        tile.append(_for(kr, whole, kc, step(kr, t.unroll)))
+    else:
+        tile.append(_for(kk, 0, kcp, [x for u in range(t.unroll) for x in step(kk + u, u)],
+                         step=t.unroll))
     tile += [Store(ct, spot, c) for row, srow in zip(accs, spots) for c, spot in zip(row, srow)]
     return _for(jp, 0, _ceil_div(nc, t.nr), [_for(ip, 0, _ceil_div(mc, t.mr), tile)])
 
@@ -359,23 +394,39 @@ def build(mt: GemmMatch, t: GemmTiles, target: TargetDesc) -> Kernel:
         stride *= extent
     mc, nc = fresh("mc"), fresh("nc")
     body += [Let(mc, (mt.m - ic).min(t.mc)), Let(nc, (mt.n - jc).min(t.nc))]
-    ap = fresh.buffer("ap", et, (t.mc // t.mr, kcp_max, t.mr))
     bp = fresh.buffer("bp", et, (t.nc // t.nr, kcp_max, t.nr))
     # the accumulator tile, one MR x NR micro-tile after the other in the order the micro-kernel
     # visits them: its loads and stores stream through memory
     ct = fresh.buffer("ct", et, (t.nc // t.nr, t.mc, t.nr))
-    body += [Alloc(ap), Alloc(bp), Alloc(ct)]
+    body += [Alloc(bp), Alloc(ct)]
     zp, zi, zj = fresh("zp"), fresh("zi"), fresh("zj")
     body.append(_for(zp, 0, t.nc // t.nr, [_for(zi, 0, t.mc, [
         _for(zj, 0, t.nr, [Store(ct, (zp, zi, zj), Const(0, et))], kind=ForKind.VECTORIZED)])]))
     pc, kc, kcp = fresh("pc"), fresh("kc"), fresh("kcp")
-    block: list[Stmt] = [Let(kc, (mt.k - pc).min(t.kc)),
-                         Let(kcp, _ceil_div(kc, t.unroll) * t.unroll),
-                         _pack(fresh, bp, mt.b, mt.j, mt.r, jc, mt.n, nc, kc, kcp, pc,
-                               mt.b_rows_contiguous),
-                         _pack(fresh, ap, mt.a, mt.i, mt.r, ic, mt.m, mc, kc, kcp, pc,
-                               mt.a_rows_contiguous),
-                         _micro_kernel(fresh, t, lanes, ap, bp, ct, mc, nc, kcp)]
+    # packed panels are zero-padded to a whole number of unrolled k steps; A read where it lies
+    # is not, and its k loop stops at kc exactly
+    kpad = _ceil_div(kc, t.unroll) * t.unroll if t.pack_a else kc
+    block: list[Stmt] = [Let(kc, (mt.k - pc).min(t.kc)), Let(kcp, kpad),
+                         *_pack(fresh, bp, mt.b, mt.j, mt.r, jc, mt.n, nc, kc, kcp, pc,
+                                mt.b_rows_contiguous)]
+    if t.pack_a:
+        ap = fresh.buffer("ap", et, (t.mc // t.mr, kcp_max, t.mr))
+        body.insert(-1, Alloc(ap))
+        block += _pack(fresh, ap, mt.a, mt.i, mt.r, ic, mt.m, mc, kc, kcp, pc,
+                       mt.a_rows_contiguous)
+        block.append(_micro_kernel(fresh, t, lanes,
+                                   lambda ip, r, k: Load(ap, (ip, k, Const(r, I64))),
+                                   lambda ip: [], bp, ct, mc, nc, kc, kcp))
+    else:
+        # A read where it lies (its rows are contiguous in k): rows past M are read at M - 1
+        # (their results are never stored), and k stops at kc
+        row_vars = [fresh(f"row{r}") for r in range(t.mr)]
+
+        def rows(ip: Expr) -> list[Stmt]:
+            return [Let(v, (ic + ip * t.mr + r).min(mt.m - 1)) for r, v in enumerate(row_vars)]
+        block.append(_micro_kernel(
+            fresh, t, lanes, lambda ip, r, k: substitute(mt.a, {mt.i: row_vars[r], mt.r: pc + k}),
+            rows, bp, ct, mc, nc, kc, None))
     body.append(_for(pc, 0, mt.k, block, step=t.kc))
     ii, jp, jj = fresh("ii"), fresh("jq"), fresh("jj")
     element: list[Stmt] = [Let(mt.i, ic + ii), Let(mt.j, jc + jp * t.nr + jj),

@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import dlc
 from dlc.backends.cpu import compile_kernels, host_target
+from dlc.ir.dtype import DType
 from dlc.ir.kernel import Kernel
 from dlc.ir.kernel.expr import Const
 from dlc.ir.kernel.interpret import run_kernel
@@ -201,16 +202,24 @@ def test_random_shapes_native(seed: int) -> None:
     # small tiles too: many tiles per dimension, partial ones at every edge, several K blocks
     small = GemmTiles(mr=3, nr=host_target().vector_lanes(mt.dtype), kc=8,
                       mc=6, nc=2 * host_target().vector_lanes(mt.dtype))
-    check(kernel, tiles=[*plan(mt, host_target()), small])
+    check(kernel, tiles=[*plan(mt, host_target()), small, dataclasses.replace(small, pack_a=False)])
 
 
 def test_k_blocks_and_edges_interpreted() -> None:
-    kernel = lowered_gemm(gemm(7, 21, 13, 1, 1, True, True))
-    mt = match_gemm(kernel)
-    assert mt is not None
-    lanes = host_target().vector_lanes(mt.dtype)
-    check(kernel, interpret=True, tiles=[GemmTiles(2, lanes, 8, 4, 2 * lanes, unroll=4),
-                                         GemmTiles(3, 2 * lanes, 4, 3, 2 * lanes, unroll=2)])
+    """Tiles smaller than the matrices: partial tiles and micro-tiles at the M and N edges,
+    several K blocks with a partial last one and k steps left over from the unrolled loop; A
+    packed, and (where it is a plain row-major load) read where it lies."""
+    lanes = host_target().vector_lanes(DType.F32)
+    small = [GemmTiles(2, lanes, 8, 4, 2 * lanes, unroll=4),
+             GemmTiles(3, 2 * lanes, 4, 3, 2 * lanes, unroll=2)]
+    transposed = lowered_gemm(gemm(7, 21, 13, 1, 1, True, True))
+    plain = lowered_gemm(matmul(7, 21, 13))
+    mt = match_gemm(plain)
+    mt_t = match_gemm(transposed)
+    assert mt is not None and mt.a_plain and mt_t is not None and not mt_t.a_plain
+    check(transposed, interpret=True, tiles=small)
+    check(plain, interpret=True,
+          tiles=small + [dataclasses.replace(t, pack_a=False) for t in small])
 
 
 # -- what the schedule makes and declines ----------------------------------------------------------
@@ -224,12 +233,14 @@ def test_candidates_best_first_and_shape_of_the_nest() -> None:
     outer = first.body.stmts[0]
     assert isinstance(outer, For) and outer.kind is ForKind.PARALLEL
     allocs = [s.buffer for s in walk(first.body) if isinstance(s, Alloc)]
-    assert len(allocs) == 3 and all(b.scope.value == "private" for b in allocs)
+    assert {b.name for b in allocs} >= {"bp", "ct"}
+    assert all(b.scope.value == "private" for b in allocs)
     mt = match_gemm(k)
     assert mt is not None
     tiles = plan(mt, host_target())
     lanes = host_target().vector_lanes(mt.dtype)
     size = 4
+    assert {t.pack_a for t in tiles} <= {True, False} and not tiles[0].pack_a  # A is plain
     for t in tiles:
         assert t.nr % lanes == 0 and t.mc % t.mr == 0 and t.nc % t.nr == 0
         assert t.kc * t.nr * size <= host_target().l1_bytes
