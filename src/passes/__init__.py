@@ -18,7 +18,7 @@ from .canonicalize import CANONICAL_RULES, Canonicalize
 from .cleanup import cse, dce
 from .fold import FoldPolicy, fold_node
 from .fuse import FUSION_RULES, Fuse, FusionRule, flatten_groups
-from .lower import Lower, LoweringRules, lower_graph, lowering_rules
+from .lower import Lower, LoweringRules, RuleKernel, lower_graph, lowering_rules
 from .manager import (
     PASSES,
     Pass,
@@ -36,7 +36,7 @@ from .pattern import P, Pattern
 from .rewrite import NoRewrite, Rewriter, RewriteStats, Rule, RuleSet, apply_rules
 
 __all__ = ["CANONICAL_RULES", "FUSION_RULES", "Canonicalize", "FoldPolicy", "Fuse", "FusionRule",
-           "Lower", "LoweringRules", "MemoryPlan", "NoRewrite", "P", "PASSES", "Pass",
+           "Lower", "LoweringRules", "RuleKernel", "MemoryPlan", "NoRewrite", "P", "PASSES", "Pass",
            "PassContext", "Pattern", "PlanMemory", "RewriteStats", "Rewriter", "Rule", "RuleSet",
            "apply_rules", "available_passes", "cse", "dce", "default_pipeline", "describe_passes",
            "flatten_groups", "fold_node", "lower_graph", "lowering_rules", "make_pass",

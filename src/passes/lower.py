@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import progress
 from ..errors import DlcError, UnsupportedOp
-from ..ir import OPS, Graph, Node, TensorType, Type, Value
+from ..ir import OPS, DType, Graph, Node, TensorType, Type, Value
 from ..ir.compute import NoCompute, TensorArg, build_compute
 from ..ir.graph import unique_name
 from ..ir.kernel.stmt import Kernel
@@ -46,14 +46,26 @@ from .lower_kernel import (
 from .manager import Pass, PassContext, register_pass
 from .rewrite import RuleSet, apply_rules
 
-LoweringRule = Callable[[Node, Any, list[Type | None]], Kernel | None]
+
+@dataclass(frozen=True)
+class RuleKernel:
+    """What a rule may return instead of a bare Kernel: the kernel and constant arguments that
+    follow the node's inputs (run-time operands made from attributes, such as a gate's qubit
+    positions: one kernel then serves every node that differs only in them)."""
+
+    kernel: Kernel
+    constants: tuple[np.ndarray, ...] = ()
+
+
+LoweringRule = Callable[[Node, Any, list[Type | None]], "Kernel | RuleKernel | None"]
 
 
 class LoweringRules:
     """A target's explicit rules for ops without a compute definition. A rule takes the node,
     its attributes and its input types and returns a Kernel whose parameters bind to the
     node's present inputs in order, then one write-only buffer per output (or None: the rule
-    does not cover these attributes)."""
+    does not cover these attributes); or a RuleKernel whose constants bind to parameters
+    between the inputs and the outputs."""
 
     def __init__(self, target: str):
         self.target = target
@@ -295,7 +307,8 @@ class _Lowering:
             except NoCompute as e:
                 reason = str(e)
         rule = self.rules.get(n.op)
-        kernel = rule(n, n.attrs, [None if v is None else v.type for v in n.inputs]) \
+        kernel: Kernel | RuleKernel | None = rule(
+            n, n.attrs, [None if v is None else v.type for v in n.inputs]) \
             if rule is not None else None
         if kernel is None:
             if rule is not None:
@@ -341,8 +354,14 @@ class _Lowering:
             self.tables[id(src)] = v
         return v
 
-    def emit_rule(self, n: Node, kernel: Kernel) -> None:
+    def emit_rule(self, n: Node, made: Kernel | RuleKernel) -> None:
+        kernel = made.kernel if isinstance(made, RuleKernel) else made
         ins: list[Value | None] = [v for v in n.inputs if v is not None]
+        for k, arr in enumerate(made.constants if isinstance(made, RuleKernel) else ()):
+            c = Value(self.fresh(f"{n.name or n.op.lower()}_arg{k}"),
+                      TensorType(DType.from_np(arr.dtype), tuple(arr.shape)))
+            self.graph.constants[c] = arr
+            ins.append(c)
         ins += [None] * len(kernel.written())
         types = [None if v is None else v.type for v in ins]
         attrs = KernelCallAttrs(kernel)

@@ -279,3 +279,16 @@ def test_sample_counts_match_aer_on_cpu(name, dump):
     assert sum(got.values()) == 4000
     assert {len(k) for k in got} == {len(k) for k in want}
     assert circuits.tvd(got, want) < 0.03, (got, want)
+
+
+def test_qft20_on_cpu_takes_seconds():
+    import time
+
+    from qiskit import qasm2
+    from qiskit.quantum_info import Statevector
+    qc = circuits.qft(20)
+    start = time.perf_counter()
+    got = cpu_circuit(qasm2.dumps(qc)).statevector()  # compile (one kernel per gate size) and run
+    elapsed = time.perf_counter() - start
+    assert circuits.fidelity(got, Statevector(qc).data) > 1 - 1e-6
+    assert elapsed < 60, f"20-qubit QFT took {elapsed:.1f} s"

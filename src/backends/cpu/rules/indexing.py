@@ -26,7 +26,7 @@ def register(*ops: str) -> Callable[[LoweringRule], LoweringRule]:
     """Register a rule for `ops`; it sees only nodes whose types are all static tensors (others
     are declined, so lowering names them in an UnsupportedOp)."""
     def add(fn: LoweringRule) -> LoweringRule:
-        def checked(node: Node, attrs: Any, types: list[Type | None]) -> Kernel | None:
+        def checked(node: Node, attrs: Any, types: list[Type | None]) -> Any:
             return None if static_problem(node) is not None else fn(node, attrs, types)
         for op in ops:
             RULES.register(op)(checked)

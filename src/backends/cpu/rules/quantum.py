@@ -4,10 +4,12 @@ Gates are dense matrices read from their buffer; Measure/Reset reduce in double 
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+
+import numpy as np
 
 from ....ir import Node, TensorType, Type
 from ....ir.dtype import DType
@@ -17,6 +19,7 @@ from ....ir.kernel.intrinsics import extract, select, sqrt, vector
 from ....ir.kernel.stmt import Kernel
 from ....ir.kernel.types import BOOL, F64, I64, ScalarType
 from ....ir.ops.quantum import ApplyGateAttrs, BitsEqualAttrs, InitStateAttrs, MeasureAttrs
+from ....passes import RuleKernel
 from . import RULES
 
 # a state of at least this many amplitudes runs its loops on every core (below it, starting
@@ -191,69 +194,98 @@ def init_state_kernel(n: int, dtype: DType) -> Kernel | None:
 # -- ApplyGate ------------------------------------------------------------------------------------
 
 @RULES.register("ApplyGate")
-def lower_apply_gate(node: Node, attrs: ApplyGateAttrs, types: list[Type | None]) -> Kernel | None:
+def lower_apply_gate(node: Node, attrs: ApplyGateAttrs, types: list[Type | None]
+                     ) -> RuleKernel | None:
     st = state_type(types[0])
     if st is None:
         return None
     conditional = len(types) > 2 and types[2] is not None
-    return apply_gate_kernel(st[0], st[1].dtype, attrs.qubits, conditional)
+    qubits = attrs.qubits
+    # the qubits are a run-time operand (operand order, then ascending): one kernel serves every
+    # gate of its size, so a circuit compiles a handful of kernels rather than one per gate
+    positions = np.array([*qubits, *sorted(qubits)], np.int64)
+    return RuleKernel(apply_gate_kernel(st[0], st[1].dtype, len(qubits), conditional),
+                      (positions,))
 
 
 @lru_cache(maxsize=1024)
-def apply_gate_kernel(n: int, dtype: DType, qubits: tuple[int, ...],
-                      conditional: bool) -> Kernel:
+def apply_gate_kernel(n: int, dtype: DType, k: int, conditional: bool) -> Kernel:
     """out[group, r] = sum_c gate[r, c] * state[group, c] over the 2^k amplitudes of each group
-    (c, r: matrix indices whose bit j is operand j's qubit); with a condition that is false, a
-    copy of the state."""
+    (c, r: matrix indices whose bit j is operand j's qubit, read from the `qubits` buffer); with
+    a condition that is false, a copy of the state."""
     cx = Cx(dtype)
-    k = len(qubits)
     kb = KernelBuilder(f"apply_gate{k}")
-    state = kb.buffer("state", cx.elem, (2,) * n, access="r")
+    state = kb.buffer("state", cx.elem, (1 << n,), access="r")  # binds the (2,)*n state flat
     gate = kb.buffer("gate", cx.elem, (1 << k, 1 << k), access="r")  # binds the (2,)*2k tensor
     cond = kb.scalar("cond", BOOL) if conditional else None
+    qubits = kb.buffer("qubits", I64, (2 * k,), access="r")
     out = kb.buffer("out", cx.elem, (2,) * n, access="w")
     if cond is None:
-        gate_product(kb, n, cx, qubits, state, gate, out)
+        gate_product(kb, n, cx, k, qubits, state, gate, out)
     else:
         with kb.if_(cond):
-            gate_product(kb, n, cx, qubits, state, gate, out)
+            gate_product(kb, n, cx, k, qubits, state, gate, out)
         with kb.else_():
-            copy_state(kb, n, cx, state, out)
+            with kb.for_("i", 0, 1 << n, kind=_kind(n), type=I64) as i:
+                out[axes(i, n)] = state[(i,)]
     return kb.finish()
 
 
-def gate_product(kb: KernelBuilder, n: int, cx: Cx, qubits: tuple[int, ...], state: Buffer,
+def _kind(n: int) -> str:
+    return "parallel" if (1 << n) >= PARALLEL_AMPLITUDES else "serial"
+
+
+def axes(flat: Expr, n: int) -> tuple[Expr, ...]:
+    """The (2,)*n index of flat index `flat` (qubit q is axis n-1-q, bit q of the index)."""
+    return tuple(bit(flat, n - 1 - a) for a in range(n))
+
+
+def gate_product(kb: KernelBuilder, n: int, cx: Cx, k: int, qubits: Buffer, state: Buffer,
                  gate: Buffer, out: Buffer) -> None:
-    k = len(qubits)
     size = 1 << k
-    loops = GroupLoops(kb, n, set(qubits))
     zero = const(0.0, cx.part)
-    if k <= UNROLL_QUBITS:  # the matrix read once, outside the loops
+    one = const(1, I64)
+    q = [kb.let(f"q{j}", qubits[(i64(j),)]) for j in range(k)]           # operand j's qubit
+    low = [kb.let(f"s{j}", qubits[(i64(k + j),)]) for j in range(k)]     # ascending
+    # offset of matrix index c's amplitude within a group: bit j of c at qubit q[j]
+    offset = [kb.let(f"off{c}", _offset(c, q)) for c in range(size)]
+    if k <= UNROLL_QUBITS:  # the matrix read once, outside the loop
         m = [[kb.let(f"g{r}_{c}", cx.load(gate, (i64(r), i64(c)))) for c in range(size)]
              for r in range(size)]
-    with loops.all():
+    with kb.for_("g", 0, 1 << (n - k), kind=_kind(n), type=I64) as g:
+        base: Expr = g
+        for j in range(k):  # a zero bit inserted at each gate qubit, lowest first
+            p = low[j]
+            base = kb.let(f"b{j}", ((base >> p) << (p + one)) | (base & ((one << p) - one)))
         if k <= UNROLL_QUBITS:
-            amps = [kb.let(f"a{c}", cx.load(state, loops.index(operand_bits(qubits, c))))
-                    for c in range(size)]
+            amps = [kb.let(f"a{c}", cx.load(state, (base | offset[c],))) for c in range(size)]
             for r in range(size):
                 re: Expr = zero
                 im: Expr = zero
                 for c in range(size):
                     pr, pi = cmul(m[r][c], amps[c])
                     re, im = re + pr, im + pi
-                out[loops.index(operand_bits(qubits, r))] = cx.make(re, im)
+                out[axes(base | offset[r], n)] = cx.make(re, im)
             return
         amp = kb.alloc("amp", cx.pair, (size,), scope="private")
-        with kb.for_("c", 0, size, type=I64) as cv:
-            amp[cv] = cx.load(state, loops.index(operand_bits(qubits, cv)))
-        with kb.for_("r", 0, size, type=I64) as rv:
-            acc_re = kb.let("acc_re", zero)
-            acc_im = kb.let("acc_im", zero)
-            with kb.for_("c2", 0, size, type=I64) as c2:
-                pr, pi = cmul(cx.load(gate, (rv, c2)), amp[c2])
+        for c in range(size):
+            amp[(i64(c),)] = cx.load(state, (base | offset[c],))
+        for r in range(size):
+            acc_re = kb.let(f"acc_re{r}", zero)
+            acc_im = kb.let(f"acc_im{r}", zero)
+            with kb.for_(f"c{r}", 0, size, type=I64) as c2:
+                pr, pi = cmul(cx.load(gate, (i64(r), c2)), amp[(c2,)])
                 kb.assign(acc_re, acc_re + pr)
                 kb.assign(acc_im, acc_im + pi)
-            out[loops.index(operand_bits(qubits, rv))] = cx.make(acc_re, acc_im)
+            out[axes(base | offset[r], n)] = cx.make(acc_re, acc_im)
+
+
+def _offset(c: int, q: Sequence[Expr]) -> Expr:
+    out: Expr = const(0, I64)
+    for j, qj in enumerate(q):
+        if (c >> j) & 1:
+            out = out | (const(1, I64) << qj)
+    return out
 
 
 # -- Measure / Reset ------------------------------------------------------------------------------
