@@ -31,7 +31,7 @@ def llvm_binding() -> ModuleType:
     import llvmlite.binding as llvm
 
     from .codegen import PARALLEL_FOR
-    from .threads import CALLBACK_ADDRESS
+    from .threads import parallel_for_address
     try:
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
@@ -39,7 +39,7 @@ def llvm_binding() -> ModuleType:
         llvm.initialize()
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
-    llvm.add_symbol(PARALLEL_FOR, CALLBACK_ADDRESS)
+    llvm.add_symbol(PARALLEL_FOR, parallel_for_address(llvm))
     return llvm
 
 
