@@ -36,8 +36,11 @@ from .target import TargetDesc
 FMA_UNITS = 2
 FMA_LATENCY = 5
 LOAD_PORTS = 2
-PACK_CYCLES = 0.5  # per element packed (strided reads, stores into L1/L2)
+COPY_CYCLES = 0.5  # per element packed along the operand's rows (vector copies)
+TRANSPOSE_CYCLES = 3.0  # per element packed across them (scalar, strided; measured on znver3)
 TILE_VECTOR_CYCLES = 2.0  # to load and store one vector of the accumulator tile (L2 or L3)
+ROW_STREAM_CYCLES = 0.1  # per k step and row of A read where it lies: a stream of its own
+#                          competing with B's panel for L1 sets (measured: 6 rows ~10% slower)
 PRIVATE_BYTES = 2 << 20  # packed panels + accumulator tile per thread: they live on its stack
 UNROLL = 4  # k steps per iteration of the micro-kernel's loop
 MIN_WORK = 8 * 8 * 8  # smaller products keep their plain loops
@@ -233,12 +236,17 @@ def model_cycles(mt: GemmMatch, t: GemmTiles, target: TargetDesc) -> float:
     lanes = target.vector_lanes(mt.dtype)
     nv = t.nr // lanes
     step = max(t.mr * nv / FMA_UNITS, FMA_LATENCY, (t.mr + nv) / LOAD_PORTS)
+    if not t.pack_a:
+        step += ROW_STREAM_CYCLES * t.mr
     blocks = -(-mt.k // t.kc)
     k_padded = (blocks - 1) * _round_up(t.kc, t.unroll) + _round_up(mt.k - (blocks - 1) * t.kc,
                                                                      t.unroll)
     micro = -(-t.mc // t.mr) * -(-t.nc // t.nr) * (
         k_padded * step + blocks * TILE_VECTOR_CYCLES * t.mr * nv)
-    pack = PACK_CYCLES * ((t.mc if t.pack_a else 0) + t.nc) * mt.k
+    def per_element(rows_contiguous: bool) -> float:
+        return COPY_CYCLES if rows_contiguous else TRANSPOSE_CYCLES
+    pack = mt.k * (t.nc * per_element(mt.b_rows_contiguous)
+                   + (t.mc * per_element(mt.a_rows_contiguous) if t.pack_a else 0))
     epilogue = 2 * t.mc * t.nc / lanes
     tiles = mt.batch_size * -(-mt.m // t.mc) * -(-mt.n // t.nc)
     return -(-tiles // max(1, target.cores)) * (micro + pack + epilogue)
