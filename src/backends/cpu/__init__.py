@@ -7,7 +7,9 @@
 codegen.py / exprs.py / llmath.py / lltypes.py generate LLVM IR with llvmlite's IRBuilder;
 parallel.py outlines parallel loops, spmd*.py turns SPMD kernels into loops over work-groups
 and work-items; jit.py optimizes for the host (target.py) and loads object code (optionally
-cached on disk); threads.py runs parallel loops on all cores; compiled.py packs arguments.
+cached on disk); threads.py runs parallel loops on all cores (through omp.py's libgomp runtime,
+or a Python thread pool); compiled.py packs arguments; calibrate.py measures the host's roofline
+and profile.py times the kernel calls of a profiling build.
 """
 from __future__ import annotations
 
