@@ -18,6 +18,8 @@ operand, a dequantized one, an inlined element-wise producer): packing evaluates
 """
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,12 +41,14 @@ LOAD_PORTS = 2
 COPY_CYCLES = 0.5  # per element packed along the operand's rows (vector copies)
 TRANSPOSE_CYCLES = 3.0  # per element packed across them (scalar, strided; measured on znver3)
 TILE_VECTOR_CYCLES = 2.0  # to load and store one vector of the accumulator tile (L2 or L3)
+MEMORY_BYTES_PER_CYCLE = 8.0  # a core's share of memory bandwidth
 ROW_STREAM_CYCLES = 0.1  # per k step and row of A read where it lies: a stream of its own
 #                          competing with B's panel for L1 sets (measured: 6 rows ~10% slower)
 PRIVATE_BYTES = 2 << 20  # packed panels + accumulator tile per thread: they live on its stack
 UNROLL = 4  # k steps per iteration of the micro-kernel's loop
 MIN_WORK = 8 * 8 * 8  # smaller products keep their plain loops
 CANDIDATES = 4
+B_DIRECT_ROWS = 4  # B is read where it lies when a tile has at most this many micro-tile rows
 _LOOPS = (ForKind.PARALLEL, ForKind.VECTORIZED)
 
 
@@ -66,6 +70,7 @@ class GemmMatch:
     a_rows_contiguous: bool  # A's last index steps with i (transposed A)
     a_plain: bool  # A is one load whose last index steps with k: the micro-kernel may read it
     b_rows_contiguous: bool  # B's last index steps with j (plain B)
+    b_plain: bool  # B is one load whose last index steps with j: the micro-kernel may read it
     prefix: tuple[Let, ...]  # lets of the output loops before the reduction
     epilogue: tuple[Stmt, ...]  # what follows the reduction; it reads acc
 
@@ -89,10 +94,11 @@ class GemmTiles:
     nc: int
     unroll: int = UNROLL
     pack_a: bool = True  # False: A read where it lies (its rows must be contiguous in k)
+    pack_b: bool = True  # False: B read where it lies (rows contiguous in j, N % NR == 0)
 
     def __str__(self) -> str:
         return (f"{self.mr}x{self.nr} kc={self.kc} mc={self.mc} nc={self.nc}"
-                + ("" if self.pack_a else " A unpacked"))
+                + ("" if self.pack_a else " A unpacked") + ("" if self.pack_b else " B unpacked"))
 
 
 # -- matching ------------------------------------------------------------------------------------
@@ -129,14 +135,14 @@ def _rows_contiguous(e: Expr, row: Var, r: Var) -> bool:
     return False
 
 
-def _steps_with_k(e: Expr, i: Var, r: Var) -> bool:
-    """Whether `e` is a single load whose last index steps by one with r (not with i) and whose
-    other indices do not depend on r."""
-    if not isinstance(e, Load) or not e.index:
+def _steps_with(e: Expr, along: Var, other: Var) -> bool:
+    """Whether `e` is a single load of scalars whose last index steps by one with `along` (and
+    not with `other`) and whose other indices do not depend on `along`."""
+    if not isinstance(e, Load) or not e.index or e.lanes != 1 or e.buffer.elem.lanes != 1:
         return False
     form = affine(e.index[-1])
-    return (form is not None and form[0].get(r) == 1 and i not in form[0]
-            and all(r not in free_vars(x) for x in e.index[:-1]))
+    return (form is not None and form[0].get(along) == 1 and other not in form[0]
+            and all(along not in free_vars(x) for x in e.index[:-1]))
 
 
 def match_gemm(kernel: Kernel) -> GemmMatch | None:  # noqa: C901 - one check per shape rule
@@ -206,8 +212,8 @@ def match_gemm(kernel: Kernel) -> GemmMatch | None:  # noqa: C901 - one check pe
     if written & read or not epilogue:
         return None
     return GemmMatch(kernel, tuple(loops[:-2]), i, j, r, m, n, kext, acc, a, b,
-                     _rows_contiguous(a, i, r), _steps_with_k(a, i, r),
-                     _rows_contiguous(b, j, r), tuple(prefix),
+                     _rows_contiguous(a, i, r), _steps_with(a, r, i),
+                     _rows_contiguous(b, j, r), _steps_with(b, j, r), tuple(prefix),
                      tuple(epilogue))
 
 
@@ -238,6 +244,8 @@ def model_cycles(mt: GemmMatch, t: GemmTiles, target: TargetDesc) -> float:
     step = max(t.mr * nv / FMA_UNITS, FMA_LATENCY, (t.mr + nv) / LOAD_PORTS)
     if not t.pack_a:
         step += ROW_STREAM_CYCLES * t.mr
+    if not t.pack_b:
+        step += ROW_STREAM_CYCLES
     blocks = -(-mt.k // t.kc)
     k_padded = (blocks - 1) * _round_up(t.kc, t.unroll) + _round_up(mt.k - (blocks - 1) * t.kc,
                                                                      t.unroll)
@@ -245,11 +253,14 @@ def model_cycles(mt: GemmMatch, t: GemmTiles, target: TargetDesc) -> float:
         k_padded * step + blocks * TILE_VECTOR_CYCLES * t.mr * nv)
     def per_element(rows_contiguous: bool) -> float:
         return COPY_CYCLES if rows_contiguous else TRANSPOSE_CYCLES
-    pack = mt.k * (t.nc * per_element(mt.b_rows_contiguous)
+    pack = mt.k * ((t.nc * per_element(mt.b_rows_contiguous) if t.pack_b else 0)
                    + (t.mc * per_element(mt.a_rows_contiguous) if t.pack_a else 0))
     epilogue = 2 * t.mc * t.nc / lanes
+    # a tile reads its rows of A and columns of B once, from memory at worst: what bounds a
+    # product of few rows (the columns of B a tile reads matter then, not the rows of A)
+    memory = mt.k * (t.mc + t.nc) * (mt.dtype.bits // 8) / MEMORY_BYTES_PER_CYCLE
     tiles = mt.batch_size * -(-mt.m // t.mc) * -(-mt.n // t.nc)
-    return -(-tiles // max(1, target.cores)) * (micro + pack + epilogue)
+    return -(-tiles // max(1, target.cores)) * max(micro + pack + epilogue, memory)
 
 
 def plan(mt: GemmMatch, target: TargetDesc) -> list[GemmTiles]:
@@ -259,7 +270,7 @@ def plan(mt: GemmMatch, target: TargetDesc) -> list[GemmTiles]:
     so that they divide among the cores."""
     size = mt.dtype.bits // 8
     l1, l2 = max(target.l1_bytes, 16 << 10), max(target.l2_bytes, 128 << 10)
-    best: dict[tuple[int, int, int, bool], tuple[float, GemmTiles]] = {}
+    best: dict[tuple[int, int, int, bool, bool], tuple[float, GemmTiles]] = {}
     for mr, nr in _micro_shapes(mt, target):
         kc_max = max(UNROLL, l1 // 2 // (nr * size) // UNROLL * UNROLL)
         for cap in {kc_max, max(UNROLL, kc_max // 2 // UNROLL * UNROLL)}:
@@ -271,11 +282,16 @@ def plan(mt: GemmMatch, target: TargetDesc) -> list[GemmTiles]:
                 nc_max = max(nr, (PRIVATE_BYTES // size - mc * kc) // (kc + mc) // nr * nr)
                 bn0 = -(-mt.n // nc_max)
                 for bn in range(bn0, min(bn0 + 4, -(-mt.n // nr)) + 1):
-                    for pack_a in (False, True) if mt.a_plain else (True,):
+                    # B read where it lies only where few micro-tiles share each of its
+                    # panels (a few rows of A: packing would not pay) and no panel is partial
+                    b_direct = mt.b_plain and mt.n % nr == 0 and mc <= B_DIRECT_ROWS * mr
+                    for pack_a, pack_b in itertools.product(
+                            (False, True) if mt.a_plain else (True,),
+                            (False, True) if b_direct else (True,)):
                         t = GemmTiles(mr, nr, kc, mc, _round_up(-(-mt.n // bn), nr),
-                                      pack_a=pack_a)
+                                      pack_a=pack_a, pack_b=pack_b)
                         cost = model_cycles(mt, t, target)
-                        key = (mr, nr, kc, pack_a)
+                        key = (mr, nr, kc, pack_a, pack_b)
                         if key not in best or cost < best[key][0]:
                             best[key] = (cost, t)
     ranked = sorted(best.values(), key=lambda ct: (ct[0], str(ct[1])))
@@ -346,12 +362,14 @@ def _pack(fresh: _Names, buf: Buffer, expr: Expr, row: Var, r: Var, base: Expr, 
 
 def _micro_kernel(fresh: _Names, t: GemmTiles, lanes: int,
                   a_at: Callable[[Expr, int, Expr], Expr],
-                  rows: Callable[[Expr], list[Stmt]], bp: Buffer, ct: Buffer, mc: Expr, nc: Expr,
+                  b_at: Callable[[Expr, int, Expr], Expr],
+                  rows: Callable[[Expr], list[Stmt]], ct: Buffer, mc: Expr, nc: Expr,
                   kc: Expr, kcp: Expr | None) -> For:
     """For every MR x NR tile: accumulators from ct, rank-1 updates over k, back to ct.
-    `a_at(ip, r, k)` is A's element of row r of micro-tile ip; `rows(ip)` what the tile computes
-    once before its k loop for it. With `kcp` None the k loop stops at kc exactly (A is read
-    where it lies: no zeros past kc), else at kcp (zero padded panels)."""
+    `a_at(ip, r, k)` is A's element of row r of micro-tile ip, `b_at(jp, v, k)` vector v of
+    B's row segment of micro-tile jp; `rows(ip)` what the tile computes once before its k loop.
+    With `kcp` None the k loop stops at kc exactly (an operand read where it lies has no zeros
+    past kc), else at kcp (zero padded panels)."""
     vec = ct.elem.with_lanes(lanes)
     nv = t.nr // lanes
     jp, ip = fresh("jp"), fresh("ip")
@@ -362,8 +380,7 @@ def _micro_kernel(fresh: _Names, t: GemmTiles, lanes: int,
     def step(k: Expr, u: int) -> list[Stmt]:
         """One rank-1 update: NR/lanes vectors of B, MR broadcasts of A, MR*NR/lanes FMAs."""
         bs = [fresh(f"b{u}_{v}", vec) for v in range(nv)]
-        out: list[Stmt] = [Let(bv, Load(bp, (jp, k, Const(v * lanes, I64)), lanes))
-                           for v, bv in enumerate(bs)]
+        out: list[Stmt] = [Let(bv, b_at(jp, v, k)) for v, bv in enumerate(bs)]
         for r in range(t.mr):
             a = fresh(f"a{u}_{r}", vec)
             out.append(Let(a, Broadcast(a_at(ip, r, k), lanes)))
@@ -402,39 +419,52 @@ def build(mt: GemmMatch, t: GemmTiles, target: TargetDesc) -> Kernel:
         stride *= extent
     mc, nc = fresh("mc"), fresh("nc")
     body += [Let(mc, (mt.m - ic).min(t.mc)), Let(nc, (mt.n - jc).min(t.nc))]
-    bp = fresh.buffer("bp", et, (t.nc // t.nr, kcp_max, t.nr))
     # the accumulator tile, one MR x NR micro-tile after the other in the order the micro-kernel
     # visits them: its loads and stores stream through memory
     ct = fresh.buffer("ct", et, (t.nc // t.nr, t.mc, t.nr))
-    body += [Alloc(bp), Alloc(ct)]
+    body.append(Alloc(ct))
     zp, zi, zj = fresh("zp"), fresh("zi"), fresh("zj")
     body.append(_for(zp, 0, t.nc // t.nr, [_for(zi, 0, t.mc, [
         _for(zj, 0, t.nr, [Store(ct, (zp, zi, zj), Const(0, et))], kind=ForKind.VECTORIZED)])]))
     pc, kc, kcp = fresh("pc"), fresh("kc"), fresh("kcp")
-    # packed panels are zero-padded to a whole number of unrolled k steps; A read where it lies
-    # is not, and its k loop stops at kc exactly
-    kpad = _ceil_div(kc, t.unroll) * t.unroll if t.pack_a else kc
-    block: list[Stmt] = [Let(kc, (mt.k - pc).min(t.kc)), Let(kcp, kpad),
-                         *_pack(fresh, bp, mt.b, mt.j, mt.r, jc, mt.n, nc, kc, kcp, pc,
-                                mt.b_rows_contiguous)]
+    # packed panels are zero-padded to a whole number of unrolled k steps; where an operand is
+    # read where it lies, nothing is, and the k loop stops at kc exactly
+    exact = not (t.pack_a and t.pack_b)
+    block: list[Stmt] = [Let(kc, (mt.k - pc).min(t.kc)),
+                         Let(kcp, kc if exact else _ceil_div(kc, t.unroll) * t.unroll)]
+    b_at: Callable[[Expr, int, Expr], Expr]
+    if t.pack_b:
+        bp = fresh.buffer("bp", et, (t.nc // t.nr, kcp_max, t.nr))
+        body.insert(-1, Alloc(bp))
+        block += _pack(fresh, bp, mt.b, mt.j, mt.r, jc, mt.n, nc, kc, kcp, pc,
+                       mt.b_rows_contiguous)
+
+        def b_at(jp: Expr, v: int, k: Expr) -> Expr:
+            return Load(bp, (jp, k, Const(v * lanes, I64)), lanes)
+    else:
+        # B read where it lies (rows contiguous in j, N a multiple of NR: no partial panels)
+        def b_at(jp: Expr, v: int, k: Expr) -> Expr:
+            got = substitute(mt.b, {mt.j: jc + jp * t.nr + v * lanes, mt.r: pc + k})
+            assert isinstance(got, Load)
+            return dataclasses.replace(got, lanes=lanes)
     if t.pack_a:
         ap = fresh.buffer("ap", et, (t.mc // t.mr, kcp_max, t.mr))
         body.insert(-1, Alloc(ap))
         block += _pack(fresh, ap, mt.a, mt.i, mt.r, ic, mt.m, mc, kc, kcp, pc,
                        mt.a_rows_contiguous)
         block.append(_micro_kernel(fresh, t, lanes,
-                                   lambda ip, r, k: Load(ap, (ip, k, Const(r, I64))),
-                                   lambda ip: [], bp, ct, mc, nc, kc, kcp))
+                                   lambda ip, r, k: Load(ap, (ip, k, Const(r, I64))), b_at,
+                                   lambda ip: [], ct, mc, nc, kc, None if exact else kcp))
     else:
         # A read where it lies (its rows are contiguous in k): rows past M are read at M - 1
-        # (their results are never stored), and k stops at kc
+        # (their results are never stored)
         row_vars = [fresh(f"row{r}") for r in range(t.mr)]
 
         def rows(ip: Expr) -> list[Stmt]:
             return [Let(v, (ic + ip * t.mr + r).min(mt.m - 1)) for r, v in enumerate(row_vars)]
         block.append(_micro_kernel(
             fresh, t, lanes, lambda ip, r, k: substitute(mt.a, {mt.i: row_vars[r], mt.r: pc + k}),
-            rows, bp, ct, mc, nc, kc, None))
+            b_at, rows, ct, mc, nc, kc, None))
     body.append(_for(pc, 0, mt.k, block, step=t.kc))
     ii, jp, jj = fresh("ii"), fresh("jq"), fresh("jj")
     element: list[Stmt] = [Let(mt.i, ic + ii), Let(mt.j, jc + jp * t.nr + jj),

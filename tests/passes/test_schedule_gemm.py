@@ -205,6 +205,7 @@ def test_random_shapes_native(seed: int) -> None:
     check(kernel, tiles=[*plan(mt, host_target()), small, dataclasses.replace(small, pack_a=False)])
 
 
+
 def test_k_blocks_and_edges_interpreted() -> None:
     """Tiles smaller than the matrices: partial tiles and micro-tiles at the M and N edges,
     several K blocks with a partial last one and k steps left over from the unrolled loop; A
@@ -220,6 +221,13 @@ def test_k_blocks_and_edges_interpreted() -> None:
     check(transposed, interpret=True, tiles=small)
     check(plain, interpret=True,
           tiles=small + [dataclasses.replace(t, pack_a=False) for t in small])
+    # B read where it lies too (N a multiple of NR): alone and with A unpacked
+    wide = lowered_gemm(matmul(7, 21, 2 * lanes))
+    mw = match_gemm(wide)
+    assert mw is not None and mw.b_plain and not mt_t.b_plain
+    direct = [dataclasses.replace(t, pack_b=False, nc=t.nr) for t in small]
+    check(wide, interpret=True,
+          tiles=direct + [dataclasses.replace(t, pack_a=False) for t in direct])
 
 
 # -- what the schedule makes and declines ----------------------------------------------------------
