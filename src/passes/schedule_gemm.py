@@ -11,6 +11,9 @@ Scheduled form, one parallel iteration per (batch, MC x NC tile) of the output:
     epilogue: acc = ct[i, j]; the original statements after the reduction (bias, activation,
               residual, ...) evaluated per element and stored
 
+Where an operand is a plain load along k (A) or along j (B), a candidate may read it where it
+lies instead of packing it (A: rows past M read at M - 1; B: only for products of few rows, N a
+multiple of NR), the k loop then stopping at the block's end exactly.
 Packing pads with zeros (edges of M, N and K need no other code); the MC x NC accumulator tile,
 the packed panels and every loop are private to one parallel iteration, so the kernel never
 reads what it writes. A and B are whatever expressions the reduction multiplies (a transposed
