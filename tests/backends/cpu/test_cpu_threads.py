@@ -4,6 +4,8 @@ honour `threads=` and split [0, n) into one range per thread."""
 from __future__ import annotations
 
 import os
+import signal
+import time
 
 import numpy as np
 import pytest
@@ -64,6 +66,15 @@ def test_child_after_fork_uses_the_python_pool(runtime):
                   and bool(np.all(x == np.arange(100, dtype=np.float32) * 2 + 1)))
         finally:
             os._exit(0 if ok else 1)
-    _, status = os.waitpid(pid, 0)
+    deadline = time.monotonic() + 60  # a child that hangs fails the test, never the suite
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung in its parallel loop")
+        time.sleep(0.05)
     assert os.WEXITSTATUS(status) == 0
     assert runtime.native
