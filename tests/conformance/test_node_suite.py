@@ -35,7 +35,12 @@ def _cases() -> list:
 
 CASES = _cases()
 XFAIL = expected_failures()
-XFAIL_TARGET = {"reference": XFAIL, "cpu": {**XFAIL, **expected_failures("xfail_cpu")}}
+# expected failures of the reference target that the cpu target passes: its unroll pass gives
+# each element of a sequence its own type (the reference cannot type mixed ranks yet)
+CPU_PASSES = {"test_loop16_seq_none"}
+XFAIL_TARGET = {"reference": XFAIL,
+                "cpu": {n: r for n, r in {**XFAIL, **expected_failures("xfail_cpu")}.items()
+                        if n not in CPU_PASSES}}
 
 
 def to_value(x):
