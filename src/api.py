@@ -23,7 +23,8 @@ def make_options(target: str = DEFAULT_TARGET, frontend: str | None = None,
                  passes: Any = None, opt_level: int = 2, tune: bool = False,
                  threads: int | None = None, precision: str | None = None,
                  cache_dir: Any = None, defines: Any = None, base_dir: Any = None,
-                 verify_each: bool = False, debug: bool = False) -> CompileOptions:
+                 verify_each: bool = False, debug: bool = False,
+                 progress: Any = None) -> CompileOptions:
     if target not in TARGETS:
         raise DlcError(f"unknown target '{target}'; targets are {', '.join(TARGETS)}")
     if frontend is not None and frontend not in FRONTENDS:
@@ -36,7 +37,7 @@ def make_options(target: str = DEFAULT_TARGET, frontend: str | None = None,
                           opt_level=opt_level, tune=tune, threads=threads, precision=precision,
                           cache_dir=Path(cache_dir) if cache_dir else None, defines=defs,
                           base_dir=Path(base_dir) if base_dir else None,
-                          verify_each=verify_each, debug=debug)
+                          verify_each=verify_each, debug=debug, progress=progress)
 
 
 def detect_frontend(src: Any, frontend: str | None) -> str:

@@ -116,8 +116,8 @@ def _opts(a: argparse.Namespace, **extra: Any) -> Any:
 def cmd_compile(a: argparse.Namespace) -> int:
     from .runtime import GraphModule, KernelModule
     t0 = time.perf_counter()
-    with _progress_bar():
-        m = api.compile_source(a.input, _opts(a))
+    with _progress_bar() as bar:
+        m = api.compile_source(a.input, _opts(a, progress=bar.update))
     dt = time.perf_counter() - t0
     out = Path(a.output or Path(a.input).with_suffix(".dlc").name)
     m.save(out)
@@ -157,19 +157,16 @@ class _progress_bar:  # noqa: N801 - a context manager that reads like a functio
 
     DELAY = 0.5
 
-    def __enter__(self) -> None:
+    def __enter__(self) -> _progress_bar:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        from . import progress
         self.start = time.perf_counter()
         self.bar = Progress(TextColumn("{task.description}"), BarColumn(),
                             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
                             console=Console(stderr=True), transient=True)
         self.tasks: dict[str, Any] = {}
         self.shown = False
-        self.listen = progress.listening(self.update)
-        self.listen.__enter__()
+        return self
 
     def update(self, stage: str, done: int, total: int | None) -> None:
         if not self.shown:
@@ -182,7 +179,6 @@ class _progress_bar:  # noqa: N801 - a context manager that reads like a functio
         self.bar.update(self.tasks[stage], completed=done, total=total)
 
     def __exit__(self, *exc: object) -> None:
-        self.listen.__exit__(None, None, None)
         if self.shown:
             self.bar.stop()
 

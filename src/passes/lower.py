@@ -23,7 +23,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import progress
 from ..errors import DlcError, UnsupportedOp
 from ..ir import OPS, DType, Graph, Node, TensorType, Type, Value
 from ..ir.compute import NoCompute, TensorArg, build_compute
@@ -31,6 +30,7 @@ from ..ir.graph import unique_name
 from ..ir.kernel.stmt import Kernel
 from ..ir.ops import InferCtx
 from ..ir.ops.kernel_call import KernelCallAttrs
+from ..options import Progress, progress_task
 from .cleanup import dce
 from .fold import FoldPolicy
 from .lower_kernel import (
@@ -221,23 +221,27 @@ class Lower(Pass):
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
         target = self.target or getattr(ctx.target, "name", "") or ctx.options.target
-        lower_graph(graph, target, Schedule(self.parallel, self.vectorize), fold=self.fold)
+        lower_graph(graph, target, Schedule(self.parallel, self.vectorize), fold=self.fold,
+                    progress=ctx.options.progress)
         return graph
 
 
 def lower_graph(graph: Graph, target: str, schedule: Schedule | None = None, *,
-                fold: bool = True) -> Graph:
-    """Lower `graph` in place (see the module docstring) and return it."""
+                fold: bool = True, progress: Progress | None = None) -> Graph:
+    """Lower `graph` in place (see the module docstring) and return it; `progress` hears of
+    every node lowered."""
     if fold:
         apply_rules(graph, RuleSet(), fold=FoldPolicy())
-    _Lowering(graph, target, schedule or Schedule()).run()
+    _Lowering(graph, target, schedule or Schedule(), progress).run()
     dce(graph)
     return graph
 
 
 class _Lowering:
-    def __init__(self, graph: Graph, target: str, schedule: Schedule):
+    def __init__(self, graph: Graph, target: str, schedule: Schedule,
+                 progress: Progress | None = None):
         self.graph, self.target, self.schedule = graph, target, schedule
+        self.progress = progress
         self.rules = lowering_rules(target)
         self.names = {v.name for v in graph.inputs} | {v.name for v in graph.constants}
         self.names |= {o.name for n in graph.walk() for o in n.outputs}
@@ -253,7 +257,7 @@ class _Lowering:
         return bool(self.readers.get(v)) or v in self.graph.outputs
 
     def run(self) -> None:
-        with progress.task("lower to kernels", len(self.graph.nodes)) as step:
+        with progress_task(self.progress, "lower to kernels", len(self.graph.nodes)) as step:
             for n in self.graph.nodes:
                 if n.op == "KernelCall":
                     self.out.append(n)

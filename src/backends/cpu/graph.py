@@ -20,12 +20,12 @@ from typing import Any
 import numpy as np
 from llvmlite import ir
 
-from ... import progress
 from ...errors import DlcError, InputError, UnsupportedOp
 from ...ir import Graph, TensorType, Value
 from ...ir.kernel import Buffer, Kernel, MemScope
 from ...ir.kernel.interpret import launch_geometry
 from ...ir.ops.kernel_call import KernelCallAttrs
+from ...options import Progress, progress_task
 from ...passes.memory_plan import MemoryPlan, memory_plan, plan_memory
 from . import lltypes as T
 from .codegen import ModuleBuilder
@@ -191,7 +191,7 @@ class _GraphEmitter:
 
 
 def graph_ir(graph: Graph, target: CpuTarget, reuse: bool = True,
-             profile: bool = False) -> tuple[str, Layout]:
+             profile: bool = False, progress: Progress | None = None) -> tuple[str, Layout]:
     """The LLVM IR of a lowered graph's kernels and its `dlc_graph` entry, and its layout;
     with `profile`, `dlc_graph` calls `dlc_profile(i)` around kernel calls (profile.py)."""
     check_lowered(graph)
@@ -199,7 +199,7 @@ def graph_ir(graph: Graph, target: CpuTarget, reuse: bool = True,
     mb = ModuleBuilder(target, graph.name or "graph")
     entries: list[str] = []
     seen: dict[Kernel, str] = {}  # kernels that differ only in name are compiled once
-    with progress.task("generate LLVM IR", len(graph.nodes)) as step:
+    with progress_task(progress, "generate LLVM IR", len(graph.nodes)) as step:
         for n in graph.nodes:
             k: Kernel = n.attrs.kernel
             key = dataclasses.replace(k, name="")
@@ -301,15 +301,15 @@ class GraphProgram:
 
 def compile_graph(graph: Graph, target: CpuTarget, opt_level: int = 3, threads: int | None = None,
                   cache_dir: Any = None, reuse: bool = True,
-                  profile: bool = False) -> GraphProgram:
+                  profile: bool = False, progress: Progress | None = None) -> GraphProgram:
     """Compile a lowered graph (every node a KernelCall) for `target`; `reuse=False` keeps every
     value in a buffer of its own (see GraphProgram.values); `profile` builds the program that
     profile.kernel_times times kernel by kernel."""
     if profile:
         from .profile import bind_profile_symbol
         bind_profile_symbol()
-    text, lay = graph_ir(graph, target, reuse, profile)
-    with progress.task(f"LLVM -O{opt_level} and code generation"):
+    text, lay = graph_ir(graph, target, reuse, profile, progress)
+    with progress_task(progress, f"LLVM -O{opt_level} and code generation"):
         engine, cached = compile_ir(text, target, opt_level, cache_dir)
     return GraphProgram(graph, engine, lay, threads or target.cores, cached)
 

@@ -56,7 +56,8 @@ def compile_model(graph: Graph, options: CompileOptions, target: CpuTarget | Non
     lowered = lower_model(graph, options, target, stats)
     t1 = time.perf_counter()
     opt = 3 if options.opt_level >= 2 else options.opt_level
-    program: Any = compile_graph(lowered, target, opt, options.threads, options.cache_dir)
+    program: Any = compile_graph(lowered, target, opt, options.threads, options.cache_dir,
+                                 progress=options.progress)
     t2 = time.perf_counter()
     structure = output_structure(lowered)
     plan = program.layout.plan

@@ -224,10 +224,9 @@ def test_sequence_inputs_and_outputs_are_spread_into_tensors() -> None:
 
 
 def test_a_compile_reports_its_stages_for_the_progress_bar() -> None:
-    from dlc import progress
     seen: list[tuple[str, int, int | None]] = []
-    with progress.listening(lambda stage, done, total: seen.append((stage, done, total))):
-        dlc.compile(small_cnn(), target="cpu")
+    dlc.compile(small_cnn(), target="cpu",
+                progress=lambda stage, done, total: seen.append((stage, done, total)))
     stages = {s for s, _, _ in seen}
     assert {"lower to kernels", "generate LLVM IR"} <= stages
     assert any(s.startswith("LLVM -O3") for s in stages)
