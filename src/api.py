@@ -32,6 +32,8 @@ def make_options(target: str = DEFAULT_TARGET, frontend: str | None = None,
     if isinstance(passes, str):
         passes = tuple(p for p in passes.split(",") if p)
     defs = tuple((str(k), str(v)) for k, v in dict(defines or {}).items())
+    if tune and not cache_dir:  # tuning results are kept: the next tuned compile reuses them
+        cache_dir = Path.home() / ".cache" / "dlc"
     return CompileOptions(target=target, frontend=frontend,
                           passes=tuple(passes) if passes is not None else None,
                           opt_level=opt_level, tune=tune, threads=threads, precision=precision,

@@ -30,6 +30,11 @@ def _compile_args(p: argparse.ArgumentParser, target_default: str = DEFAULT_TARG
     p.add_argument("-p", "--passes", help="comma-separated pass pipeline instead of the default")
     p.add_argument("-D", "--define", action="append", default=[], metavar="NAME=VALUE",
                    help="preprocessor definition for kernel sources")
+    p.add_argument("--tune", action="store_true",
+                   help="time each kernel's schedule candidates on this CPU and keep the fastest "
+                        "(winners cached in --cache-dir, default ~/.cache/dlc)")
+    p.add_argument("--cache-dir", dest="cache_dir",
+                   help="where compiled code and tuning results are kept between compiles")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +115,7 @@ def _defines(items: list[str]) -> dict[str, str]:
 def _opts(a: argparse.Namespace, **extra: Any) -> Any:
     return api.make_options(target=a.target, frontend=a.frontend, passes=a.passes,
                             opt_level=a.opt_level, defines=_defines(a.define), debug=a.debug,
-                            **extra)
+                            tune=a.tune, cache_dir=a.cache_dir, **extra)
 
 
 def cmd_compile(a: argparse.Namespace) -> int:
@@ -142,13 +147,15 @@ def _summary(m: Any) -> str:
                     "on first run (and cached)")
         return f"{len(m.graph.nodes)} nodes, {len(m.graph.ops())} distinct ops"
     cached = " (object code from the cache)" if info.get("object_from_cache") else ""
+    tuned = (f"; tuning: {info['tuned']} kernel(s) measured, {info['from_cache']} from the cache"
+             if "tuned" in info else "")
     return "\n".join([
         f"kernels: {info['kernels']}; fused groups: {info['fused_groups']} "
         f"(holding {info['fused_nodes']} nodes)",
         info.get("memory", ""),
         f"compile time: {info.get('compile_seconds', 0):.2f} s (lowering "
         f"{info.get('lower_seconds', 0):.2f} s, code generation "
-        f"{info.get('codegen_seconds', 0):.2f} s{cached})"])
+        f"{info.get('codegen_seconds', 0):.2f} s{cached}){tuned}"])
 
 
 class _progress_bar:  # noqa: N801 - a context manager that reads like a function
@@ -174,9 +181,10 @@ class _progress_bar:  # noqa: N801 - a context manager that reads like a functio
                 return
             self.bar.start()
             self.shown = True
-        if stage not in self.tasks:
-            self.tasks[stage] = self.bar.add_task(stage, total=total)
-        self.bar.update(self.tasks[stage], completed=done, total=total)
+        key = stage.split(" | ")[0]  # "stage | what it found so far"
+        if key not in self.tasks:
+            self.tasks[key] = self.bar.add_task(stage, total=total)
+        self.bar.update(self.tasks[key], completed=done, total=total, description=stage)
 
     def __exit__(self, *exc: object) -> None:
         if self.shown:

@@ -28,7 +28,8 @@ def lowering_pipeline(graph: Graph, options: CompileOptions) -> list[str]:
     names = ["unroll"]
     if options.opt_level >= 1 and not any(n.op in ("Fused", "KernelCall") for n in graph.nodes):
         names.append("fuse")
-    schedule = ["schedule"] if options.opt_level >= 2 else []
+    # a tuned compile measures the schedules' candidates itself (tune.py) after lowering
+    schedule = ["schedule"] if options.opt_level >= 2 and not options.tune else []
     return [*names, "lower{target=cpu}", *schedule, "plan-memory"]
 
 
@@ -54,6 +55,9 @@ def compile_model(graph: Graph, options: CompileOptions, target: CpuTarget | Non
     t0 = time.perf_counter()
     stats: dict[str, Any] = {"fused_groups": 0, "fused_nodes": 0}
     lowered = lower_model(graph, options, target, stats)
+    if options.tune and options.opt_level >= 2:
+        from .tune import tune_graph
+        stats.update(tune_graph(lowered, target, options, options.cache_dir))
     t1 = time.perf_counter()
     opt = 3 if options.opt_level >= 2 else options.opt_level
     program: Any = compile_graph(lowered, target, opt, options.threads, options.cache_dir,

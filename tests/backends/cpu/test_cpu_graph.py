@@ -232,3 +232,19 @@ def test_a_compile_reports_its_stages_for_the_progress_bar() -> None:
     assert any(s.startswith("LLVM -O3") for s in stages)
     lowered = [(d, t) for s, d, t in seen if s == "lower to kernels"]
     assert lowered[0][0] == 0 and lowered[-1][0] == lowered[-1][1]  # from start to the end
+
+
+def test_tuning_measures_candidates_once_and_reuses_the_winners(tmp_path) -> None:
+    w = rng.standard_normal((96, 80)).astype(np.float32)
+    model = make_model([helper.make_node("MatMul", ["x", "w"], ["h"]),
+                        helper.make_node("Relu", ["h"], ["y"])],
+                       [("x", F, [64, 96])], [("y", F, [64, 80])], [("w", w)])
+    x = rng.standard_normal((64, 96)).astype(np.float32)
+    first = dlc.compile(model, target="cpu", tune=True, cache_dir=tmp_path)
+    assert first.info["tuned"] >= 1 and first.info["from_cache"] == 0
+    assert list((tmp_path / "tune").glob("*.json"))
+    again = dlc.compile(model, target="cpu", tune=True, cache_dir=tmp_path)
+    assert again.info["tuned"] == 0 and again.info["from_cache"] == first.info["tuned"]
+    want = np.maximum(x @ w, 0)
+    np.testing.assert_allclose(first(x), want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(again(x), want, rtol=1e-4, atol=1e-4)
