@@ -92,3 +92,27 @@ def check_case(name: str) -> Graph:
             for k, (x, w) in enumerate(zip(got, want)):
                 assert close(x, w), f"{name}: output {k} differs ({how})"
     return g
+
+
+def lowered_one_node(op: str, attrs: dict[str, Any], inputs: list[np.ndarray | None],
+                     outputs: int = 1, *, known: tuple[int, ...] = (),
+                     late: tuple[int, ...] = (), rtol: float = 1e-5, atol: float = 1e-6) -> None:
+    """One `op` node lowered for cpu by its rule: interpreted and native runs give what the
+    op's reference gives. Inputs in `known` are constants; those in `late` are constants while
+    the types are inferred and graph inputs when it is lowered (static shapes, values seen only
+    at run time)."""
+    from lowering_testing import one_node_graph
+
+    from dlc.passes import run_passes
+    g, feed = one_node_graph(op, attrs, inputs, known + late, outputs)
+    for k in late:
+        v = g.nodes[0].inputs[k]
+        assert v is not None
+        feed.append(g.constants.pop(v))
+        g.inputs.append(v)
+    want = interpret(g, feed)
+    g = run_passes(g, "lower{target=cpu}", verify_each=True)
+    assert [n.op for n in g.nodes] == ["KernelCall"]
+    for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
+        for k, (x, w) in enumerate(zip(got, want)):
+            assert close(x, w, rtol, atol), f"{op}: output {k} differs ({how})\n{x}\n{w}"

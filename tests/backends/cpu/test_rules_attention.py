@@ -13,11 +13,11 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 import pytest
-from rule_testing import check_case, close, run_natively
+from rule_testing import check_case, lowered_one_node
 
 import dlc.backends.cpu  # noqa: F401 - registers the cpu rules
 from dlc.errors import UnsupportedOp
-from dlc.ir import OPS, DType, Graph, Node, TensorType, Value, interpret
+from dlc.ir import OPS, DType, Graph, Node, TensorType, Value
 from dlc.passes import run_passes
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "passes"))
@@ -85,19 +85,6 @@ CASES = (_attention_cases() + [f"test_flexattention{c}" for c in FLEX]
 @pytest.mark.parametrize("name", CASES)
 def test_conformance_case(name: str) -> None:
     check_case(name)
-
-
-def lowered_one_node(op: str, attrs: dict[str, Any], inputs: list[np.ndarray | None],
-                     outputs: int, rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """One `op` node lowered for cpu by its rule: interpreted and native runs give what the
-    op's reference gives."""
-    g, feed = one_node_graph(op, attrs, inputs, (), outputs)
-    want = interpret(g, feed)
-    g = run_passes(g, "lower{target=cpu}", verify_each=True)
-    assert [n.op for n in g.nodes] == ["KernelCall"]
-    for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
-        for k, (x, w) in enumerate(zip(got, want)):
-            assert close(x, w, rtol, atol), f"{op}: output {k} differs ({how})\n{x}\n{w}"
 
 
 RNG = np.random.default_rng(0)

@@ -15,6 +15,7 @@ from rule_testing import (
     check_case,
     close,
     conformance_case,
+    lowered_one_node,
     run_natively,
     to_value,
 )
@@ -25,7 +26,6 @@ from dlc.ir import DType, interpret
 from dlc.passes import run_passes
 
 sys.path.insert(0, str(Path(__file__).parents[2] / "passes"))
-from lowering_testing import one_node_graph  # noqa: E402
 
 CASES = [
     *(f"test_scatter_{c}" for c in ("without_axis", "with_axis")),
@@ -92,26 +92,6 @@ def test_conformance_case_constant_operands(name: str) -> None:
         for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
             for k, (x, w) in enumerate(zip(got, want)):
                 assert close(x, w), f"{name}: output {k} differs ({how})"
-
-
-def lowered_one_node(op: str, attrs: dict[str, Any], inputs: list[np.ndarray | None],
-                     known: tuple[int, ...] = (), outputs: int = 1, rtol: float = 1e-5,
-                     atol: float = 1e-6, late: tuple[int, ...] = ()) -> None:
-    """One `op` node lowered for cpu by its rule: interpreted and native runs give what the
-    op's reference gives. Operands in `late` are constants while the types are inferred and
-    graph inputs when it is lowered (static shapes, values seen only at run time)."""
-    g, feed = one_node_graph(op, attrs, inputs, known + late, outputs)
-    for k in late:
-        v = g.nodes[0].inputs[k]
-        assert v is not None
-        feed.append(g.constants.pop(v))
-        g.inputs.append(v)
-    want = interpret(g, feed)
-    g = run_passes(g, "lower{target=cpu}", verify_each=True)
-    assert [n.op for n in g.nodes] == ["KernelCall"]
-    for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
-        for k, (x, w) in enumerate(zip(got, want)):
-            assert close(x, w, rtol, atol), f"{op}: output {k} differs ({how})\n{x}\n{w}"
 
 
 RNG = np.random.default_rng(0)

@@ -15,6 +15,7 @@ from rule_testing import (
     check_case,
     close,
     conformance_case,
+    lowered_one_node,
     run_natively,
     to_value,
 )
@@ -63,19 +64,6 @@ def test_conformance_case_atol_1e6(name: str) -> None:
         for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
             for x, w in zip(got, want):
                 assert close(x, w, atol=1e-6), f"{name}: differs ({how})"
-
-
-def lowered_one_node(op: str, attrs: dict[str, Any], inputs: list[np.ndarray | None],
-                     known: tuple[int, ...] = (), rtol: float = 1e-5, atol: float = 1e-6) -> None:
-    """One `op` node lowered for cpu by its rule: interpreted and native runs give what the
-    op's reference gives."""
-    g, feed = one_node_graph(op, attrs, inputs, known)
-    want = interpret(g, feed)
-    g = run_passes(g, "lower{target=cpu}", verify_each=True)
-    assert [n.op for n in g.nodes] == ["KernelCall"]
-    for how, got in (("interpreted", interpret(g, feed)), ("native", run_natively(g, feed))):
-        for k, (x, w) in enumerate(zip(got, want)):
-            assert close(x, w, rtol, atol), f"{op}: output {k} differs ({how})\n{x}\n{w}"
 
 
 RNG = np.random.default_rng(0)
